@@ -1,0 +1,133 @@
+# Strata — plain Makefile. See README.md.
+#
+#   make deps     install missing Debian packages (deploy/install-deps.sh)
+#   make          build/stratad build/strata-front build/strata build/libstrata.a
+#   make run      deps + build + stratad and one frontend on 127.0.0.1:8080
+#   make test     deps + build + unit tests (criterion) + integration tests
+#   make asan     the same suites built with -fsanitize=address,undefined
+#   make tsan     core's concurrency tests under ThreadSanitizer
+#   make bench    benchmarks against the anchors (bench/README.md)
+#   make clean
+
+BUILD   ?= build
+CC      ?= cc
+PYTHON  ?= /usr/bin/python3
+SANITIZE ?=
+OPT     ?= -O2
+
+PKGS     := liburing msgpack jansson libwebsockets libzstd liblz4 libisal
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng
+TEST_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null)
+
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -I. -Iinclude $(PKG_CFLAGS) $(SANITIZE)
+LDFLAGS += $(SANITIZE)
+LDLIBS  += $(PKG_LIBS) -lpthread -lm
+
+# Objects of one folder: build/obj/<folder>/<name>.o
+objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c))
+
+CORE_OBJS     := $(call objs,core) $(call objs,shm)
+PROTO_OBJS    := $(call objs,proto)
+IPC_OBJS      := $(call objs,ipc)
+DAEMON_OBJS   := $(filter-out %/main.o,$(call objs,daemon))
+FRONT_OBJS    := $(filter-out %/main.o,$(call objs,frontend))
+CLI_OBJS      := $(filter-out %/main.o,$(call objs,cli))
+
+LIBSTRATA     := $(BUILD)/libstrata.a
+LIBPROTO      := $(BUILD)/libstrata_proto.a
+LIBIPC        := $(BUILD)/libstrata_ipc.a
+LIBDAEMON     := $(BUILD)/libstratad.a
+LIBFRONT      := $(BUILD)/libstrata_front.a
+LIBCLI        := $(BUILD)/libstrata_cli.a
+
+UNIT_SRCS  := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+BINS := $(BUILD)/stratad $(BUILD)/strata-front $(BUILD)/strata
+
+.PHONY: all deps bench-deps run test unit integration asan tsan bench clean
+all: $(BINS) $(LIBSTRATA) $(BUILD)/strata.pc
+
+deps:
+	@bash deploy/install-deps.sh
+
+bench-deps:
+	@bash deploy/install-deps.sh --bench
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIBSTRATA): $(CORE_OBJS)
+$(LIBPROTO): $(PROTO_OBJS)
+$(LIBIPC): $(IPC_OBJS)
+$(LIBDAEMON): $(DAEMON_OBJS)
+$(LIBFRONT): $(FRONT_OBJS)
+$(LIBCLI): $(CLI_OBJS)
+$(BUILD)/%.a:
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/stratad: $(BUILD)/obj/daemon/main.o $(LIBDAEMON) $(LIBPROTO) $(LIBIPC) $(LIBSTRATA)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/strata-front: $(BUILD)/obj/frontend/main.o $(LIBFRONT) $(LIBPROTO) $(LIBIPC)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+$(BUILD)/strata: $(BUILD)/obj/cli/main.o $(LIBCLI) $(LIBPROTO) $(LIBIPC) $(LIBSTRATA)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIBDAEMON) $(LIBFRONT) $(LIBPROTO) $(LIBIPC) $(LIBSTRATA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBDAEMON) $(LIBFRONT) $(LIBPROTO) $(LIBIPC) $(LIBSTRATA) $(TEST_LIBS) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIBSTRATA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBSTRATA) $(LDLIBS)
+
+$(BUILD)/strata.pc: Makefile
+	@mkdir -p $(dir $@)
+	@printf 'prefix=%s\nName: strata\nDescription: Strata storage engine (libstrata)\nVersion: 0.1.0\nCflags: -I$${prefix}/include\nLibs: -L$${prefix}/$(BUILD) -lstrata\nLibs.private: %s\n' "$(CURDIR)" "$(PKG_LIBS) -lpthread -lm" > $@
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@bash deploy/run-local.sh
+
+# The test entry point: installs what is missing, builds, runs every suite.
+test: deps
+	@$(MAKE) --no-print-directory all unit-bins
+	@$(MAKE) --no-print-directory unit integration
+
+.PHONY: unit-bins
+unit-bins: $(UNIT_BINS)
+
+unit: $(UNIT_BINS)
+	@bash tests/run-unit.sh $(UNIT_BINS)
+
+integration: $(BINS)
+	STRATA_BUILD=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+asan: deps
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  all unit-bins
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+	  unit integration
+
+tsan: deps
+	@$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 SANITIZE="-fsanitize=thread" \
+	  $(filter %test_buffer_concurrency %test_event_ring,$(patsubst tests/unit/%.c,build/tsan/tests/%,$(UNIT_SRCS)))
+	@for t in build/tsan/tests/test_buffer_concurrency build/tsan/tests/test_event_ring; do \
+	  [ -x $$t ] && TSAN_OPTIONS=halt_on_error=1 $$t --jobs 1 || exit 1; done
+
+bench: bench-deps all $(BENCH_BINS)
+	@bash bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

@@ -21,7 +21,7 @@ PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng
 TEST_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null)
 
 WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
-CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -I. -Iinclude $(PKG_CFLAGS) $(SANITIZE)
+CFLAGS  += -DSTRATA_LIBURING_VERSION=\"$(shell pkg-config --modversion liburing 2>/dev/null)\" -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP -I. -Iinclude $(PKG_CFLAGS) $(SANITIZE)
 LDFLAGS += $(SANITIZE)
 LDLIBS  += $(PKG_LIBS) -lpthread -lm
 

@@ -99,6 +99,9 @@ bool emit(const struct strata_event *ev)
 	slot->family = (uint16_t)fam;
 	if (slot->ts_us == 0)
 		slot->ts_us = clock_wall_us();
+	int64_t *ts = strata_ev_timestamp(slot);
+	if (ts && *ts == 0)
+		*ts = slot->ts_us / 1000000;
 	atomic_store_explicit(&r->head, head + 1, memory_order_release);
 	stat_add(&core_stats()->events.emitted[fam], 1);
 	return true;
@@ -185,8 +188,7 @@ void emit_shutdown(void)
 	}
 	pthread_mutex_unlock(&registry_lock);
 	/* The calling thread's ring is gone: forget it so a later emit makes a new one. */
+	if (my_ring)
+		(void)pthread_setspecific(ring_key, NULL);
 	my_ring = NULL;
-	if (ring_key_once == PTHREAD_ONCE_INIT)
-		return;
-	(void)pthread_setspecific(ring_key, NULL);
 }

@@ -203,4 +203,15 @@ static inline enum strata_ev_family strata_ev_family_of(enum strata_ev_variant v
 	return (unsigned)v < STRATA_EV_COUNT ? (enum strata_ev_family)fam[v] : STRATA_FAM_COUNT;
 }
 
+/* The variant's own `timestamp` field (seconds), NULL for a bad variant. */
+static inline int64_t *strata_ev_timestamp(struct strata_event *ev)
+{
+	switch (ev->variant) {
+#define STRATA_EV_TS_(f, Name) case STRATA_EV_##Name: return &ev->u.Name.timestamp;
+		STRATA_EVENT_VARIANTS(STRATA_EV_TS_)
+#undef STRATA_EV_TS_
+	default: return 0;
+	}
+}
+
 #endif

@@ -1,0 +1,140 @@
+#include "daemon/options.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char usage[] =
+	"usage: stratad [options]\n"
+	"  --data DIR               data directory (default ./var/strata)\n"
+	"  --ctl URL                control endpoint (default ipc://DIR/ctl.sock)\n"
+	"  --events URL             event endpoint (default ipc://DIR/events.sock)\n"
+	"  --page-size N            page size in bytes, power of two 4096..65536 (default 4096)\n"
+	"  --frames N               buffer pool frames (default 1024)\n"
+	"  --stats-interval-ms N    *Stats event interval, min 100 (default 1000)\n"
+	"  --replay-size N          events kept per topic for events.replay (default 4096)\n"
+	"  --workers N              request worker threads (default 4)\n"
+	"  --sample-every N         emit 1 in N per-page events (hits, misses, pins, single I/O;\n"
+	"                           0 = none, default 100)\n"
+	"  --rare-limit N           rare events per second per family (0 = unlimited, default 1000)\n"
+	"  --enable-debug-ops       allow debug.* control ops (tests only)\n"
+	"  --help                   this text\n";
+
+static int parse_u64(const char *name, const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+		fprintf(stderr, "stratad: --%s %s: expected an integer in %" PRIu64 "..%" PRIu64 "\n",
+			name, s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
+{
+	static const struct option longopts[] = {
+		{"data", required_argument, 0, 'd'},
+		{"ctl", required_argument, 0, 'c'},
+		{"events", required_argument, 0, 'e'},
+		{"page-size", required_argument, 0, 'p'},
+		{"frames", required_argument, 0, 'f'},
+		{"stats-interval-ms", required_argument, 0, 's'},
+		{"replay-size", required_argument, 0, 'r'},
+		{"workers", required_argument, 0, 'w'},
+		{"sample-every", required_argument, 0, 'S'},
+		{"rare-limit", required_argument, 0, 'R'},
+		{"enable-debug-ops", no_argument, 0, 'D'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	memset(o, 0, sizeof(*o));
+	snprintf(o->data_dir, sizeof(o->data_dir), "./var/strata");
+	o->page_size = 4096;
+	o->frames = 1024;
+	o->stats_interval_ms = 1000;
+	o->replay_size = 4096;
+	o->workers = 4;
+	o->sample_every = 100;
+	o->rare_limit = 1000;
+
+	uint64_t v;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			if (strlen(optarg) >= sizeof(o->data_dir) || !*optarg) {
+				fprintf(stderr, "stratad: --data: bad path\n");
+				return -1;
+			}
+			snprintf(o->data_dir, sizeof(o->data_dir), "%s", optarg);
+			break;
+		case 'c':
+			snprintf(o->ctl_url, sizeof(o->ctl_url), "%s", optarg);
+			break;
+		case 'e':
+			snprintf(o->events_url, sizeof(o->events_url), "%s", optarg);
+			break;
+		case 'p':
+			if (parse_u64("page-size", optarg, 4096, 65536, &v))
+				return -1;
+			if (v & (v - 1)) {
+				fprintf(stderr, "stratad: --page-size %s: must be a power of two\n", optarg);
+				return -1;
+			}
+			o->page_size = v;
+			break;
+		case 'f':
+			if (parse_u64("frames", optarg, 16, 1u << 26, &v))
+				return -1;
+			o->frames = v;
+			break;
+		case 's':
+			if (parse_u64("stats-interval-ms", optarg, 100, 3600000, &v))
+				return -1;
+			o->stats_interval_ms = (unsigned)v;
+			break;
+		case 'r':
+			if (parse_u64("replay-size", optarg, 16, 1u << 20, &v))
+				return -1;
+			o->replay_size = (unsigned)v;
+			break;
+		case 'w':
+			if (parse_u64("workers", optarg, 1, 256, &v))
+				return -1;
+			o->workers = (unsigned)v;
+			break;
+		case 'S':
+			if (parse_u64("sample-every", optarg, 0, 1u << 30, &v))
+				return -1;
+			o->sample_every = (unsigned)v;
+			break;
+		case 'R':
+			if (parse_u64("rare-limit", optarg, 0, 1u << 30, &v))
+				return -1;
+			o->rare_limit = (unsigned)v;
+			break;
+		case 'D':
+			o->debug_ops = true;
+			break;
+		case 'h':
+			fputs(usage, stdout);
+			return 1;
+		default:
+			fputs(usage, stderr);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "stratad: unexpected argument '%s'\n%s", argv[optind], usage);
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,38 @@
+/*
+ * daemon/stratad.h — the state stratad's parts share.
+ *
+ * One struct stratad per process, built by main() before any thread starts
+ * and torn down after they have all stopped. Fields below "immutable" never
+ * change while threads run; the rest say what guards them.
+ */
+#ifndef STRATA_DAEMON_STRATAD_H
+#define STRATA_DAEMON_STRATAD_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "daemon/options.h"
+#include "shm/segment.h"
+
+struct replay;
+struct dedup;
+struct ipc_pub;
+struct storage;
+
+struct stratad {
+	/* immutable after start */
+	struct stratad_options opt;
+	char data_dir[4096];       /* real path */
+	uint64_t epoch;
+	int64_t start_us;
+	struct shm_segments shm;
+	struct replay *replay;
+	struct dedup *dedup;
+	struct ipc_pub *pub;
+	struct storage *storage;   /* core objects (disk, buffer pool, ...) */
+	size_t max_msg;            /* NNG_OPT_RECVMAXSZ and the reply limit */
+
+	_Atomic bool stopping;
+};
+
+#endif

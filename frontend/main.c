@@ -1,0 +1,171 @@
+/*
+ * strata-front — a stateless frontend: REST + WebSocket over stratad's IPC.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libwebsockets.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "frontend/server.h"
+#include "strata/error.h"
+
+static struct front front;
+
+static const char usage[] =
+	"usage: strata-front [options]\n"
+	"  --ctl URL           stratad control endpoint (default ipc://./var/strata/ctl.sock, absolute)\n"
+	"  --events URL        stratad event endpoint (default ipc://./var/strata/events.sock, absolute)\n"
+	"  --data DIR          derive both endpoints from stratad's data dir\n"
+	"  --listen HOST:PORT  where to serve HTTP and WebSocket (default 127.0.0.1:8080)\n"
+	"  --token-file FILE   bearer tokens, one 'TOKEN ROLE' per line (role: read|write|admin);\n"
+	"                      required when listening beyond loopback\n"
+	"  --timeout-ms N      control request timeout (default 5000)\n"
+	"  --ws-queue N        messages queued per WebSocket client before the oldest drop (default 1024)\n"
+	"  --verbose           libwebsockets notices on stderr\n"
+	"  --help              this text\n";
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	front.interrupted = 1;
+	if (front.ctx)
+		lws_cancel_service(front.ctx);
+}
+
+static int parse_listen(const char *s, struct front_options *o)
+{
+	const char *colon = strrchr(s, ':');
+	if (!colon || colon == s || !colon[1])
+		return -1;
+	char *end;
+	errno = 0;
+	long port = strtol(colon + 1, &end, 10);
+	if (errno || *end || port < 0 || port > 65535)
+		return -1;
+	size_t hl = (size_t)(colon - s);
+	if (hl >= sizeof(o->listen_host))
+		return -1;
+	memcpy(o->listen_host, s, hl);
+	o->listen_host[hl] = '\0';
+	/* [::1]:8080 */
+	if (o->listen_host[0] == '[' && o->listen_host[hl - 1] == ']') {
+		memmove(o->listen_host, o->listen_host + 1, hl - 2);
+		o->listen_host[hl - 2] = '\0';
+	}
+	o->listen_port = (int)port;
+	return 0;
+}
+
+static int data_urls(const char *dir, struct front_options *o)
+{
+	char real[4096];
+	if (!realpath(dir, real)) {
+		fprintf(stderr, "strata-front: --data %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	snprintf(o->ctl_url, sizeof(o->ctl_url), "ipc://%s/ctl.sock", real);
+	snprintf(o->events_url, sizeof(o->events_url), "ipc://%s/events.sock", real);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"ctl", required_argument, 0, 'c'},
+		{"events", required_argument, 0, 'e'},
+		{"data", required_argument, 0, 'd'},
+		{"listen", required_argument, 0, 'l'},
+		{"token-file", required_argument, 0, 't'},
+		{"timeout-ms", required_argument, 0, 'T'},
+		{"ws-queue", required_argument, 0, 'q'},
+		{"verbose", no_argument, 0, 'v'},
+		{"help", no_argument, 0, 'h'},
+		{0, 0, 0, 0},
+	};
+	struct front_options *o = &front.opt;
+	snprintf(o->listen_host, sizeof(o->listen_host), "127.0.0.1");
+	o->listen_port = 8080;
+	o->timeout_ms = 5000;
+	o->ws_queue_max = 1024;
+	o->max_body = 8u << 20;
+	bool verbose = false, have_data = false;
+	char data_dir[4096] = "./var/strata";
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		char *end;
+		long v;
+		switch (c) {
+		case 'c': snprintf(o->ctl_url, sizeof(o->ctl_url), "%s", optarg); break;
+		case 'e': snprintf(o->events_url, sizeof(o->events_url), "%s", optarg); break;
+		case 'd':
+			snprintf(data_dir, sizeof(data_dir), "%s", optarg);
+			have_data = true;
+			break;
+		case 'l':
+			if (parse_listen(optarg, o) != 0) {
+				fprintf(stderr, "strata-front: --listen %s: expected HOST:PORT\n", optarg);
+				return 2;
+			}
+			break;
+		case 't': snprintf(o->token_file, sizeof(o->token_file), "%s", optarg); break;
+		case 'T':
+		case 'q':
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > 600000) {
+				fprintf(stderr, "strata-front: %s %s: expected an integer in 1..600000\n",
+					c == 'T' ? "--timeout-ms" : "--ws-queue", optarg);
+				return 2;
+			}
+			if (c == 'T')
+				o->timeout_ms = (int)v;
+			else
+				o->ws_queue_max = (unsigned)v;
+			break;
+		case 'v': verbose = true; break;
+		case 'h': fputs(usage, stdout); return 0;
+		default: fputs(usage, stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "strata-front: unexpected argument '%s'\n%s", argv[optind], usage);
+		return 2;
+	}
+	if ((!o->ctl_url[0] || !o->events_url[0]) || have_data) {
+		struct front_options d = *o;
+		if (data_urls(data_dir, &d) != 0)
+			return 2;
+		if (!o->ctl_url[0] || have_data)
+			snprintf(o->ctl_url, sizeof(o->ctl_url), "%s", d.ctl_url);
+		if (!o->events_url[0] || have_data)
+			snprintf(o->events_url, sizeof(o->events_url), "%s", d.events_url);
+	}
+	lws_set_log_level(verbose ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR, NULL);
+	if (getrandom(&front.client_id, sizeof(front.client_id), 0) != sizeof(front.client_id))
+		front.client_id = (uint64_t)getpid();
+	front.client_id &= (1ull << 53) - 1;
+
+	signal(SIGPIPE, SIG_IGN);
+	struct sigaction sa = {.sa_handler = on_signal};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	char err[512] = "";
+	if (front_start(&front, err, sizeof(err)) != 0) {
+		fprintf(stderr, "strata-front: %s\n", err);
+		front_stop(&front);
+		return 1;
+	}
+	printf("strata-front: http://%s:%d/ (control %s, events %s)\n", o->listen_host,
+	       o->listen_port, o->ctl_url, o->events_url);
+	fflush(stdout);
+	front_run(&front);
+	front_stop(&front);
+	printf("strata-front: stopped\n");
+	return 0;
+}

@@ -1,0 +1,157 @@
+#include "frontend/routes.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "frontend/front.h"
+#include "ipc/ipc.h"
+#include "strata/error.h"
+#include "strata/version.h"
+
+const char *http_method_name(enum http_method m)
+{
+	static const char *names[M_COUNT] = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD",
+					     "OPTIONS"};
+	return (unsigned)m < M_COUNT ? names[m] : "?";
+}
+
+const char *role_name(enum role r)
+{
+	switch (r) {
+	case ROLE_PUBLIC: return "public";
+	case ROLE_READ: return "read";
+	case ROLE_WRITE: return "write";
+	case ROLE_ADMIN: return "admin";
+	}
+	return "?";
+}
+
+static bool all_digits(const char *s)
+{
+	if (!*s || strlen(s) > 18)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* Adds every string value of src to dst, digits-only values as integers. */
+static int merge_strings(json_t *dst, const json_t *src)
+{
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)src, k, v) {
+		const char *s = json_string_value(v);
+		json_t *nv = s && all_digits(s) ? json_integer(strtoll(s, NULL, 10)) : json_incref(v);
+		if (!nv || json_object_set_new(dst, k, nv) != 0)
+			return STRATA_ENOMEM;
+	}
+	return 0;
+}
+
+int route_build_default(const struct route_req *rq, json_t **args, char *msg, size_t msglen)
+{
+	json_t *a;
+	if (rq->body && !json_is_object(rq->body)) {
+		snprintf(msg, msglen, "the request body must be a JSON object");
+		return STRATA_EBAD_REQUEST;
+	}
+	a = rq->body ? json_deep_copy(rq->body) : json_object();
+	if (!a)
+		return STRATA_ENOMEM;
+	if ((rq->query && merge_strings(a, rq->query) != 0) ||
+	    (rq->params && merge_strings(a, rq->params) != 0)) {
+		json_decref(a);
+		return STRATA_ENOMEM;
+	}
+	*args = a;
+	return 0;
+}
+
+static void local_healthz(struct front *f, const struct route_req *rq, int *status, json_t **body)
+{
+	(void)f, (void)rq;
+	*status = 200;
+	*body = json_pack("{s:s, s:s}", "status", "ok", "version", STRATA_VERSION);
+}
+
+static void local_readyz(struct front *f, const struct route_req *rq, int *status, json_t **body)
+{
+	(void)rq;
+	bool ctl = ipc_client_connected(f->ctl), ev = ipc_sub_connected(f->sub);
+	if (ctl && ev) {
+		*status = 200;
+		*body = json_pack("{s:s}", "status", "ready");
+		return;
+	}
+	*status = 503;
+	*body = json_pack("{s:{s:s, s:s}, s:b, s:b}", "error", "code", "unavailable", "message",
+			  "stratad is unreachable", "control_connected", ctl, "events_connected", ev);
+}
+
+const struct route routes[] = {
+	{M_GET, "/healthz", ROLE_PUBLIC, NULL, NULL, local_healthz, 0, "process is alive"},
+	{M_GET, "/readyz", ROLE_PUBLIC, NULL, NULL, local_readyz, 0,
+	 "200 when stratad is reachable, else 503"},
+	{M_GET, "/api/v1/storage/status", ROLE_READ, "sys.status", NULL, NULL, 0,
+	 "stratad's status: pid, epoch, uptime, sizes, versions"},
+};
+const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
+
+/* Matches one pattern; captures go into params. */
+static bool pattern_match(const char *pat, const char *path, json_t *params)
+{
+	while (*pat && *path) {
+		if (*pat == '{') {
+			const char *close = strchr(pat, '}');
+			if (!close)
+				return false;
+			const char *seg_end = strchr(path, '/');
+			size_t seglen = seg_end ? (size_t)(seg_end - path) : strlen(path);
+			if (seglen == 0 || seglen > 512)
+				return false;
+			char name[64], val[513];
+			snprintf(name, sizeof(name), "%.*s", (int)(close - pat - 1), pat + 1);
+			snprintf(val, sizeof(val), "%.*s", (int)seglen, path);
+			if (params)
+				json_object_set_new(params, name, json_string(val));
+			pat = close + 1;
+			path += seglen;
+			continue;
+		}
+		if (*pat != *path)
+			return false;
+		pat++;
+		path++;
+	}
+	/* Tolerate one trailing slash on the request. */
+	return *pat == '\0' && (*path == '\0' || (path[0] == '/' && path[1] == '\0'));
+}
+
+const struct route *routes_match(enum http_method m, const char *path, json_t **params,
+				 bool *path_known, char *allow, size_t allowlen)
+{
+	*path_known = false;
+	if (allowlen)
+		allow[0] = '\0';
+	for (size_t i = 0; i < routes_count; i++) {
+		const struct route *r = &routes[i];
+		if (!pattern_match(r->pattern, path, NULL))
+			continue;
+		if (r->method == m || (m == M_HEAD && r->method == M_GET)) {
+			json_t *p = json_object();
+			if (!p)
+				return NULL;
+			pattern_match(r->pattern, path, p);
+			*params = p;
+			return r;
+		}
+		*path_known = true;
+		size_t used = strlen(allow);
+		snprintf(allow + used, allowlen - used, "%s%s", used ? ", " : "",
+			 http_method_name(r->method));
+	}
+	return NULL;
+}

@@ -1,0 +1,68 @@
+/*
+ * frontend/routes.h — the one route table.
+ *
+ * Every REST route names its method, path pattern, the role it needs, and
+ * either the control op it becomes (with an optional builder from path
+ * params, query and body to the op's args) or a local handler (health
+ * checks and other answers the frontend gives itself). The role checks
+ * and, later, the OpenAPI document are derived from this table.
+ */
+#ifndef STRATA_FRONTEND_ROUTES_H
+#define STRATA_FRONTEND_ROUTES_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum role { ROLE_PUBLIC, ROLE_READ, ROLE_WRITE, ROLE_ADMIN };
+
+enum http_method { M_GET, M_POST, M_PUT, M_DELETE, M_PATCH, M_HEAD, M_OPTIONS, M_COUNT };
+
+const char *http_method_name(enum http_method m);
+const char *role_name(enum role r);
+
+struct front;
+
+/* What a route sees of a request. params: path captures (strings);
+ * query: query-string values (strings); body: parsed JSON or NULL. */
+struct route_req {
+	const json_t *params;
+	const json_t *query;
+	const json_t *body;
+};
+
+/* Builds the op's args (a new object). 0, or STRATA_EBAD_REQUEST + msg. */
+typedef int (*route_build_fn)(const struct route_req *rq, json_t **args, char *msg,
+			      size_t msglen);
+
+/* A route answered by the frontend itself: sets *status and *body. */
+typedef void (*route_local_fn)(struct front *f, const struct route_req *rq, int *status,
+			       json_t **body);
+
+struct route {
+	enum http_method method;
+	const char *pattern;     /* "/api/v1/storage/pages/{id}" */
+	enum role role;
+	const char *op;          /* control op, or NULL with local */
+	route_build_fn build;    /* NULL: body object + path params + query */
+	route_local_fn local;
+	int ok_status;           /* 0: 200 */
+	const char *summary;
+};
+
+extern const struct route routes[];
+extern const size_t routes_count;
+
+/*
+ * Finds the route for (method, path). Returns it and fills *params (new
+ * object of captures) on a match; NULL otherwise, with *path_known set when
+ * the path exists under another method (405) and allow[] listing them.
+ */
+const struct route *routes_match(enum http_method m, const char *path, json_t **params,
+				 bool *path_known, char *allow, size_t allowlen);
+
+/* The default builder: body object (if any) + params + query, where a value
+ * made only of digits becomes an integer. */
+int route_build_default(const struct route_req *rq, json_t **args, char *msg, size_t msglen);
+
+#endif

@@ -1,0 +1,212 @@
+/*
+ * frontend/server.c — the libwebsockets context and its one callback.
+ *
+ * One port serves HTTP (REST) and WebSocket (event streams). The service
+ * thread runs every callback below; nng threads reach it only through the
+ * bridge (frontend/bridge.h), whose pushes raise
+ * LWS_CALLBACK_EVENT_WAIT_CANCELLED here.
+ */
+#include "frontend/server.h"
+
+#include <libwebsockets.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "frontend/bridge.h"
+#include "frontend/http.h"
+#include "frontend/ws.h"
+#include "ipc/ipc.h"
+#include "proto/event_codec.h"
+#include "strata/error.h"
+
+/* Per-connection data: a connection is HTTP or WebSocket, never both at once. */
+struct conn {
+	struct http_session http;
+	struct ws_session ws;
+};
+
+static void drain_bridge(struct front *f)
+{
+	struct bridge_item *it = bridge_take_all(f->bridge);
+	while (it) {
+		struct bridge_item *next = it->next;
+		switch (it->kind) {
+		case BRIDGE_REPLY:
+			http_on_reply(f, it);
+			break;
+		case BRIDGE_EVENT:
+			ws_broadcast(f, it->msg);
+			break;
+		case BRIDGE_CONN:
+			ws_connection_changed(f, it->up);
+			break;
+		}
+		bridge_item_free(it);
+		it = next;
+	}
+}
+
+static int callback_strata(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+			   void *in, size_t len)
+{
+	struct front *f = lws_context_user(lws_get_context(wsi));
+	struct conn *c = user;
+
+	switch (reason) {
+	case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
+		drain_bridge(f);
+		return 0;
+	case LWS_CALLBACK_HTTP:
+		return http_on_request(f, wsi, &c->http);
+	case LWS_CALLBACK_HTTP_BODY:
+		return http_on_body(f, wsi, &c->http, in, len);
+	case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+		return http_on_body_done(f, wsi, &c->http);
+	case LWS_CALLBACK_HTTP_WRITEABLE:
+		return http_on_writable(f, wsi, &c->http);
+	case LWS_CALLBACK_CLOSED_HTTP:
+		if (c)
+			http_on_closed(f, &c->http);
+		return 0;
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		return ws_on_filter(f, wsi);
+	case LWS_CALLBACK_ESTABLISHED:
+		return ws_on_established(f, wsi, &c->ws);
+	case LWS_CALLBACK_RECEIVE:
+		return ws_on_receive(f, wsi, &c->ws, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return ws_on_writable(f, wsi, &c->ws);
+	case LWS_CALLBACK_CLOSED:
+		ws_on_closed(f, &c->ws);
+		return 0;
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static const struct lws_protocols protocols[] = {
+	{"strata", callback_strata, sizeof(struct conn), 4096, 0, NULL, 0},
+	{NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+static const struct lws_http_mount mount_all = {
+	.mountpoint = "/",
+	.mountpoint_len = 1,
+	.origin = "strata",
+	.origin_protocol = LWSMPRO_CALLBACK,
+};
+
+/* nng thread: one bus message -> one rendered, shareable WebSocket message. */
+static void on_bus_message(void *arg, const void *msg, size_t len)
+{
+	struct front *f = arg;
+	struct strata_event ev;
+	struct ev_live live;
+	struct proto_err perr = {{0}};
+	if (ev_bus_decode(msg, len, &ev, &live, &perr) != 0) {
+		fprintf(stderr, "strata-front: dropped a bad bus message: %s\n", perr.msg);
+		return;
+	}
+	char *text = ev_to_json_text(&ev, &live);
+	if (!text)
+		return;
+	struct wsmsg *m = wsmsg_new(text, strlen(text), ev.family);
+	free(text);
+	struct bridge_item *it = calloc(1, sizeof(*it));
+	if (!m || !it) {
+		free(m);
+		free(it);
+		return;
+	}
+	m->seq = live.seq;
+	m->epoch = live.epoch;
+	it->kind = BRIDGE_EVENT;
+	it->msg = m;
+	bridge_push(f->bridge, it);
+}
+
+static void on_bus_connection(void *arg, bool up)
+{
+	struct front *f = arg;
+	struct bridge_item *it = calloc(1, sizeof(*it));
+	if (!it)
+		return;
+	it->kind = BRIDGE_CONN;
+	it->up = up;
+	bridge_push(f->bridge, it);
+}
+
+static bool is_loopback(const char *host)
+{
+	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 ||
+	       strcmp(host, "::1") == 0 || strncmp(host, "127.", 4) == 0;
+}
+
+int front_start(struct front *f, char *err, size_t errlen)
+{
+	int rv;
+	if (!f->opt.token_file[0] && !is_loopback(f->opt.listen_host)) {
+		snprintf(err, errlen,
+			 "listening on %s (beyond loopback) needs --token-file: refusing to serve "
+			 "storage without authentication",
+			 f->opt.listen_host);
+		return STRATA_EBAD_REQUEST;
+	}
+	if (f->opt.token_file[0] && (rv = auth_load(&f->auth, f->opt.token_file, err, errlen)) != 0)
+		return rv;
+	if ((rv = bridge_create(&f->bridge, 65536)) != 0)
+		return rv;
+	if ((rv = ipc_client_open(&f->ctl, f->opt.ctl_url, IPC_DEFAULT_MAX_MSG, err, errlen)) != 0)
+		return rv;
+	if ((rv = ipc_sub_open(&f->sub, f->opt.events_url, NULL, 0, on_bus_message,
+			       on_bus_connection, f, err, errlen)) != 0)
+		return rv;
+
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof(info));
+	info.port = f->opt.listen_port;
+	info.iface = f->opt.listen_host;
+	info.protocols = protocols;
+	info.mounts = &mount_all;
+	info.user = f;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+	info.timeout_secs = 30;
+	info.keepalive_timeout = 30;
+	f->ctx = lws_create_context(&info);
+	if (!f->ctx) {
+		snprintf(err, errlen, "cannot listen on %s:%d (in use, or a bad address)",
+			 f->opt.listen_host, f->opt.listen_port);
+		return STRATA_EIO;
+	}
+	bridge_set_context(f->bridge, f->ctx);
+	/* The SUB may have connected before the context existed. */
+	if (ipc_sub_connected(f->sub))
+		f->events_up = true;
+	return 0;
+}
+
+void front_run(struct front *f)
+{
+	while (!f->interrupted)
+		if (lws_service(f->ctx, 0) < 0)
+			break;
+}
+
+void front_stop(struct front *f)
+{
+	/* Stop the wake-ups first: after this nng callbacks only queue. */
+	if (f->bridge)
+		bridge_set_context(f->bridge, NULL);
+	if (f->ctx)
+		lws_context_destroy(f->ctx);
+	f->ctx = NULL;
+	ipc_sub_close(f->sub);
+	ipc_client_close(f->ctl);
+	bridge_destroy(f->bridge);
+	auth_free(f->auth);
+	f->sub = NULL;
+	f->ctl = NULL;
+	f->bridge = NULL;
+	f->auth = NULL;
+}

@@ -1,0 +1,179 @@
+/*
+ * ipc/pubsub.c — event PUB and SUB sockets.
+ *
+ * The subscriber runs one receive aio in a loop: its callback hands each
+ * message to the owner's function and re-arms. Connection changes come from
+ * nng's pipe notifications.
+ */
+#include "ipc/ipc.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+#include <nng/protocol/pubsub0/sub.h>
+
+#include "strata/error.h"
+
+struct ipc_pub {
+	nng_socket sock;
+};
+
+int ipc_pub_open(struct ipc_pub **out, const char *url, int sendbuf, char *err, size_t errlen)
+{
+	int rv, ret;
+	if ((ret = ipc_url_check(url, err, errlen)) != 0)
+		return ret;
+	struct ipc_pub *p = calloc(1, sizeof(*p));
+	if (!p)
+		return STRATA_ENOMEM;
+	nng_listener l;
+	if ((rv = nng_pub0_open(&p->sock)) != 0) {
+		snprintf(err, errlen, "nng_pub0_open: %s", nng_strerror(rv));
+		free(p);
+		return STRATA_EIO;
+	}
+	/* nng's PUB drops silently for a lagging subscriber: give it room. */
+	if ((rv = nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, sendbuf > 0 ? sendbuf : 1024)) != 0 ||
+	    (rv = nng_listener_create(&l, p->sock, url)) != 0) {
+		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
+		ret = STRATA_EBAD_REQUEST;
+		goto fail;
+	}
+	if (strncmp(url, "ipc://", 6) == 0)
+		(void)nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0660);
+	if ((rv = nng_listener_start(l, 0)) != 0) {
+		snprintf(err, errlen, "listen on %s: %s", url, nng_strerror(rv));
+		ret = rv == NNG_EADDRINUSE ? STRATA_ECONFLICT : STRATA_EIO;
+		goto fail;
+	}
+	*out = p;
+	return 0;
+fail:
+	nng_close(p->sock);
+	free(p);
+	return ret;
+}
+
+int ipc_pub_send(struct ipc_pub *p, const void *msg, size_t len)
+{
+	int rv = nng_send(p->sock, (void *)msg, len, NNG_FLAG_NONBLOCK);
+	if (rv == 0 || rv == NNG_EAGAIN)
+		return 0; /* EAGAIN: nobody to send to, or dropped by design */
+	return rv == NNG_ENOMEM ? STRATA_ENOMEM : STRATA_EIO;
+}
+
+void ipc_pub_close(struct ipc_pub *p)
+{
+	if (!p)
+		return;
+	nng_close(p->sock);
+	free(p);
+}
+
+struct ipc_sub {
+	nng_socket sock;
+	nng_aio *aio;
+	ipc_msg_fn on_msg;
+	ipc_conn_fn on_conn;
+	void *arg;
+	_Atomic int pipes;
+	_Atomic bool closing;
+};
+
+static void sub_recv_done(void *arg)
+{
+	struct ipc_sub *s = arg;
+	int rv = nng_aio_result(s->aio);
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || atomic_load(&s->closing))
+		return;
+	if (rv == 0) {
+		nng_msg *m = nng_aio_get_msg(s->aio);
+		s->on_msg(s->arg, nng_msg_body(m), nng_msg_len(m));
+		nng_msg_free(m);
+	}
+	nng_recv_aio(s->sock, s->aio);
+}
+
+static void sub_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void)p;
+	struct ipc_sub *s = arg;
+	if (atomic_load(&s->closing))
+		return;
+	if (ev == NNG_PIPE_EV_ADD_POST) {
+		if (atomic_fetch_add(&s->pipes, 1) == 0 && s->on_conn)
+			s->on_conn(s->arg, true);
+	} else if (ev == NNG_PIPE_EV_REM_POST) {
+		if (atomic_fetch_sub(&s->pipes, 1) == 1 && s->on_conn)
+			s->on_conn(s->arg, false);
+	}
+}
+
+int ipc_sub_open(struct ipc_sub **out, const char *url, const char *const *prefixes,
+		 size_t nprefixes, ipc_msg_fn on_msg, ipc_conn_fn on_conn, void *arg, char *err,
+		 size_t errlen)
+{
+	int rv, ret;
+	if ((ret = ipc_url_check(url, err, errlen)) != 0)
+		return ret;
+	struct ipc_sub *s = calloc(1, sizeof(*s));
+	if (!s)
+		return STRATA_ENOMEM;
+	s->on_msg = on_msg;
+	s->on_conn = on_conn;
+	s->arg = arg;
+	if ((rv = nng_sub0_open(&s->sock)) != 0) {
+		snprintf(err, errlen, "nng_sub0_open: %s", nng_strerror(rv));
+		free(s);
+		return STRATA_EIO;
+	}
+	if ((rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 1024)) != 0 ||
+	    (rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, IPC_DEFAULT_MAX_MSG)) != 0 ||
+	    (rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
+	    (rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 500)) != 0)
+		goto fail_rv;
+	if (nprefixes == 0) {
+		if ((rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, "", 0)) != 0)
+			goto fail_rv;
+	}
+	for (size_t i = 0; i < nprefixes; i++)
+		if ((rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, prefixes[i],
+					 strlen(prefixes[i]))) != 0)
+			goto fail_rv;
+	if ((rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, sub_pipe_event, s)) != 0 ||
+	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, sub_pipe_event, s)) != 0 ||
+	    (rv = nng_aio_alloc(&s->aio, sub_recv_done, s)) != 0)
+		goto fail_rv;
+	if ((rv = nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+		nng_aio_free(s->aio);
+		goto fail_rv;
+	}
+	nng_recv_aio(s->sock, s->aio);
+	*out = s;
+	return 0;
+fail_rv:
+	snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
+	nng_close(s->sock);
+	free(s);
+	return STRATA_EBAD_REQUEST;
+}
+
+bool ipc_sub_connected(struct ipc_sub *s)
+{
+	return atomic_load(&s->pipes) > 0;
+}
+
+void ipc_sub_close(struct ipc_sub *s)
+{
+	if (!s)
+		return;
+	atomic_store(&s->closing, true);
+	nng_aio_stop(s->aio); /* waits for a running callback */
+	nng_close(s->sock);
+	nng_aio_free(s->aio);
+	free(s);
+}

@@ -789,6 +789,34 @@ int disk_allocate_page(struct disk *d, uint64_t *page_id_out)
 	return 0;
 }
 
+int disk_ensure_page(struct disk *d, uint64_t id)
+{
+	if (!d || id < DISK_FIRST_PAGE || id >= (UINT64_MAX / d->page_size) - 1)
+		return STRATA_EBAD_REQUEST;
+
+	int rc = 0;
+	pthread_mutex_lock(&d->alloc_lock);
+	uint64_t n = atomic_load_explicit(&d->num_pages, RLX);
+	if (id >= n) {
+		rc = bits_reserve(d, id + 1);
+		if (rc == 0)
+			rc = file_allocate(d->file, n * d->page_size, (id + 1 - n) * d->page_size);
+		if (rc == 0)
+			atomic_store_explicit(&d->num_pages, id + 1, RLX);
+	} else if (bit_get(d, id)) {
+		size_t i = 0;
+		while (d->free_ids[i] != id)
+			i++; /* invariant 2: it is there */
+		memmove(&d->free_ids[i], &d->free_ids[i + 1], (d->free_n - i - 1) * sizeof(uint64_t));
+		d->free_n--;
+		bit_set(d, id, false);
+		d->free_gen++;
+		atomic_store_explicit(&d->free_count, d->free_n, RLX);
+	}
+	pthread_mutex_unlock(&d->alloc_lock);
+	return rc;
+}
+
 int disk_free_page(struct disk *d, uint64_t id)
 {
 	if (!d || !id_valid(d, id))

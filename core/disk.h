@@ -173,6 +173,17 @@ int disk_allocate_page(struct disk *d, uint64_t *page_id);
  *   STRATA_ECONFLICT  page_id is already free */
 int disk_free_page(struct disk *d, uint64_t page_id);
 
+/*
+ * Makes page_id an existing, in-use page, for redo recovery (a logged page
+ * image whose allocation did not become durable): grows the file to
+ * page_id + 1 pages if needed (the pages in between read as never written
+ * and are not put on the free list: leaked, as after any crash) and takes
+ * page_id off the free list if it is there. Nothing if it already is in use.
+ *   STRATA_EBAD_REQUEST  page_id 0 or absurdly large (offset overflow)
+ *   STRATA_ENOSPC        the file cannot grow
+ */
+int disk_ensure_page(struct disk *d, uint64_t page_id);
+
 /* Writes the coalescing buffer, then data.free if it changed, then
  * fdatasyncs data.db: everything written or freed before the call is
  * durable when it returns 0. */
@@ -185,8 +196,11 @@ int disk_flush(struct disk *d);
  * results (may be NULL) receives each page's result, as disk_read_page /
  * disk_write_page would return it. Returns 0 if every page succeeded, else
  * the first non-zero result in input order. Reads verify every page; writes
- * checksum every page in place first (no page is written if one of them is
- * invalid: STRATA_EBAD_REQUEST, results say which).
+ * checksum every page in place first. Writes are all or nothing as far as
+ * validation goes: if any page is invalid none is written, the return is
+ * STRATA_EBAD_REQUEST and results[i] is STRATA_EBAD_REQUEST for each bad
+ * page (0 for the others, which were not written either). Of duplicate ids
+ * in one write, the last in input order is what the file ends up with.
  */
 int disk_read_pages_vectored(struct disk *d, const uint64_t *ids, size_t n, void **bufs,
 			     int *results);

@@ -437,11 +437,12 @@ bool file_is_failed(const struct sfile *f)
 /*
  * Transfers the bytes described by iov (modified: advanced as bytes go),
  * looping over short transfers and EINTR. limit_first bounds the bytes of
- * the first syscall (fault injection; SIZE_MAX = none). *done receives the
- * bytes transferred. 0, RW_EOF (read hit end of file) or a STRATA_E* code.
+ * the first syscall (fault injection; SIZE_MAX = none); with only_first the
+ * loop stops after that syscall (a torn write). *done receives the bytes
+ * transferred. 0, RW_EOF (read hit end of file) or a STRATA_E* code.
  */
 static int rw_loop(struct sfile *f, int op, struct iovec *iov, int iovcnt, uint64_t off,
-		   size_t limit_first, size_t *done)
+		   size_t limit_first, bool only_first, size_t *done)
 {
 	size_t limit = limit_first;
 	int i = 0;
@@ -495,6 +496,8 @@ static int rw_loop(struct sfile *f, int op, struct iovec *iov, int iovcnt, uint6
 			return STRATA_EIO; /* a write that makes no progress */
 		}
 		*done += (size_t)r;
+		if (only_first)
+			return 0;
 		size_t left = (size_t)r;
 		while (left > 0) {
 			if (left >= iov[i].iov_len) {
@@ -563,7 +566,7 @@ static int do_io(struct sfile *f, int op, const struct iovec *iov_in, int iovcnt
 		rc = strata_err_from_errno(hit.errnum);
 	} else {
 		size_t limit = (hit.act == FA_SHORT || hit.act == FA_TORN) ? hit.len : SIZE_MAX;
-		rc = rw_loop(f, op, iov, iovcnt, off, limit, &done);
+		rc = rw_loop(f, op, iov, iovcnt, off, limit, hit.act == FA_TORN, &done);
 		if (rc >= 0 && hit.act == FA_TORN)
 			rc = strata_err_from_errno(hit.errnum);
 	}

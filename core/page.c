@@ -139,6 +139,12 @@ static int hdr_load(const uint8_t *p, size_t page_size, struct page_hdr *h)
 	return 0;
 }
 
+/* page_size check plus hdr_load, for the question functions. */
+static bool hdr_get(const void *page, size_t page_size, struct page_hdr *h)
+{
+	return page_size_valid(page_size) && hdr_load(page, page_size, h) == 0;
+}
+
 static void hdr_store(uint8_t *p, const struct page_hdr *h)
 {
 	st16(p + PAGE_OFF_SLOT_COUNT, (uint16_t)h->slot_count);
@@ -411,7 +417,7 @@ bool page_checksum_ok(const void *page, size_t page_size, uint32_t *stored,
 bool page_is_formatted(const void *page, size_t page_size)
 {
 	struct page_hdr h;
-	return page_size_valid(page_size) && hdr_load(page, page_size, &h) == 0;
+	return hdr_get(page, page_size, &h);
 }
 
 uint64_t page_id(const void *page)
@@ -612,9 +618,8 @@ size_t page_free_space(const void *page, size_t page_size)
 {
 	struct page_hdr h;
 
-	if (!page_is_formatted(page, page_size))
+	if (!hdr_get(page, page_size, &h))
 		return 0;
-	hdr_load(page, page_size, &h);
 	if (h.live_count < h.slot_count)
 		return raw_free(&h) + PAGE_SLOT_SIZE;
 	if (h.slot_count >= PAGE_MAX_SLOTS)
@@ -638,27 +643,29 @@ size_t page_used_bytes(const void *page, size_t page_size)
 {
 	struct page_hdr h;
 
-	if (!page_is_formatted(page, page_size))
+	if (!hdr_get(page, page_size, &h))
 		return 0;
-	hdr_load(page, page_size, &h);
 	return used_bytes(&h, page_size);
 }
 
 double page_fill_ratio(const void *page, size_t page_size)
 {
-	if (!page_is_formatted(page, page_size))
+	struct page_hdr h;
+
+	if (!hdr_get(page, page_size, &h))
 		return 0.0;
-	return (double)page_used_bytes(page, page_size) /
-	       (double)capacity(page_size);
+	return (double)used_bytes(&h, page_size) / (double)capacity(page_size);
 }
 
 /* ---- splitting and merging ----------------------------------------------- */
 
 bool page_should_split(const void *page, size_t page_size, double threshold)
 {
-	return page_is_formatted(page, page_size) &&
-	       page_live_records(page) >= 2 &&
-	       page_fill_ratio(page, page_size) >= threshold;
+	struct page_hdr h;
+
+	return hdr_get(page, page_size, &h) && h.live_count >= 2 &&
+	       (double)used_bytes(&h, page_size) / (double)capacity(page_size) >=
+		       threshold;
 }
 
 int page_split(void *page, void *new_page, size_t page_size,

@@ -67,6 +67,9 @@
  * full page_validate() first (O(n log n) in the slot count) and leave a page
  * that fails it untouched.
  *
+ * Stack: page_validate() and the mutating functions use up to
+ * 4 * PAGE_MAX_SLOTS (16 KiB) of stack for the sorted record offsets.
+ *
  * Errors common to the functions returning int: STRATA_EBAD_REQUEST for a
  * page_size that page_size_valid() rejects (or the other argument errors
  * listed), STRATA_ECORRUPT for a page that fails page_validate(). Neither

@@ -36,6 +36,11 @@ struct op_def {
 /* Tables, each ending with a zeroed entry. */
 extern const struct op_def ops_sys[];
 extern const struct op_def ops_events[];
+extern const struct op_def ops_storage[];
+
+/* JSON figures shared by several ops (daemon/ops_pages.c). */
+json_t *buffer_stats_json(struct stratad *d);
+json_t *io_stats_json(struct stratad *d);
 
 /* ipc_handler_fn; arg is the struct stratad. */
 int dispatch_handle(void *arg, const void *req, size_t len, void **reply, size_t *reply_len);

@@ -16,6 +16,7 @@
 #include "daemon/args.h"
 #include "daemon/dispatch.h"
 #include "daemon/replay.h"
+#include "daemon/storage.h"
 #include "daemon/stratad.h"
 #include "proto/event_codec.h"
 #include "strata/error.h"
@@ -58,6 +59,15 @@ static int op_status(struct stratad *d, const json_t *args, json_t **result, cha
 			      "libraries", library_versions());
 	if (!r)
 		return STRATA_ENOMEM;
+	const struct ps_recovery *rec = storage_recovery(d->storage);
+	json_object_set_new(r, "buffer_pool", buffer_stats_json(d));
+	json_object_set_new(r, "io", io_stats_json(d));
+	json_object_set_new(r, "recovery",
+			    json_pack("{s:I, s:I, s:I, s:I}", "records_replayed",
+				      (json_int_t)rec->records_replayed, "pages_verified",
+				      (json_int_t)rec->pages_verified, "pages_corrupt",
+				      (json_int_t)rec->pages_corrupt, "duration_us",
+				      (json_int_t)rec->duration_us));
 	*result = r;
 	return 0;
 }

@@ -20,6 +20,7 @@ static const char usage[] =
 	"  --sample-every N         emit 1 in N per-page events (hits, misses, pins, single I/O;\n"
 	"                           0 = none, default 100)\n"
 	"  --rare-limit N           rare events per second per family (0 = unlimited, default 1000)\n"
+	"  --lru-k N                buffer pool replacement: LRU-K with this K, 1..4 (default 2)\n"
 	"  --enable-debug-ops       allow debug.* control ops (tests only)\n"
 	"  --help                   this text\n";
 
@@ -50,6 +51,7 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 		{"workers", required_argument, 0, 'w'},
 		{"sample-every", required_argument, 0, 'S'},
 		{"rare-limit", required_argument, 0, 'R'},
+		{"lru-k", required_argument, 0, 'K'},
 		{"enable-debug-ops", no_argument, 0, 'D'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
@@ -63,6 +65,7 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 	o->workers = 4;
 	o->sample_every = 100;
 	o->rare_limit = 1000;
+	o->lru_k = 2;
 
 	uint64_t v;
 	int c;
@@ -120,6 +123,11 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 			if (parse_u64("rare-limit", optarg, 0, 1u << 30, &v))
 				return -1;
 			o->rare_limit = (unsigned)v;
+			break;
+		case 'K':
+			if (parse_u64("lru-k", optarg, 1, 4, &v))
+				return -1;
+			o->lru_k = (unsigned)v;
 			break;
 		case 'D':
 			o->debug_ops = true;

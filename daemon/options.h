@@ -19,6 +19,7 @@ struct stratad_options {
 	unsigned workers;        /* request worker threads */
 	unsigned sample_every;   /* per-page events: 1 in N */
 	unsigned rare_limit;     /* rare events per second per family */
+	unsigned lru_k;          /* buffer pool LRU-K */
 	bool debug_ops;          /* enables debug.* ops (tests) */
 };
 

@@ -52,7 +52,12 @@ static int pack_json(msgpack_packer *pk, const json_t *v, unsigned depth)
 		/* jansson's iterators take a non-const object; they do not modify it. */
 		for (it = json_object_iter((json_t *)v); it;
 		     it = json_object_iter_next((json_t *)v, it)) {
-			if (pack_str(pk, json_object_iter_key(it), json_object_iter_key_len(it)))
+			const char *k = json_object_iter_key(it);
+			size_t klen = json_object_iter_key_len(it);
+
+			if (memchr(k, '\0', klen))
+				return STRATA_EBAD_REQUEST;
+			if (pack_str(pk, k, klen))
 				return STRATA_ENOMEM;
 			rc = pack_json(pk, json_object_iter_value(it), depth + 1);
 			if (rc)
@@ -72,6 +77,8 @@ static int pack_json(msgpack_packer *pk, const json_t *v, unsigned depth)
 		}
 		return 0;
 	case JSON_STRING:
+		if (memchr(json_string_value(v), '\0', json_string_length(v)))
+			return STRATA_EBAD_REQUEST;
 		return pack_str(pk, json_string_value(v), json_string_length(v)) ? STRATA_ENOMEM : 0;
 	case JSON_INTEGER:
 		return msgpack_pack_int64(pk, json_integer_value(v)) ? STRATA_ENOMEM : 0;
@@ -160,6 +167,9 @@ static int unpack_json(struct unpack_ctx *c, const msgpack_object *o,
 	case MSGPACK_OBJECT_STR:
 		if (!proto_utf8_valid(o->via.str.ptr, o->via.str.size))
 			return unpack_fail(c, "string is not valid UTF-8");
+		/* Readers take strings as C strings: a NUL would cut them short. */
+		if (memchr(o->via.str.ptr, '\0', o->via.str.size))
+			return unpack_fail(c, "string contains a NUL byte (send binary data as base64)");
 		j = json_stringn_nocheck(o->via.str.ptr, o->via.str.size);
 		break;
 	case MSGPACK_OBJECT_BIN:
@@ -204,6 +214,8 @@ static int unpack_json(struct unpack_ctx *c, const msgpack_object *o,
 				rc = STRATA_EBAD_REQUEST;
 			} else if (!proto_utf8_valid(k->via.str.ptr, k->via.str.size)) {
 				rc = unpack_fail(c, "map key is not valid UTF-8");
+			} else if (memchr(k->via.str.ptr, '\0', k->via.str.size)) {
+				rc = unpack_fail(c, "map key contains a NUL byte");
 			} else if (json_object_getn(j, k->via.str.ptr, k->via.str.size)) {
 				/* Last-wins or first-wins would be a guess; refuse. */
 				path_push_key(c, plen, k->via.str.ptr, k->via.str.size);

@@ -112,9 +112,10 @@ int proto_reply_encode_error(uint64_t id, int err, const char *message,
 /*
  * Packs a JSON value as msgpack: objects as maps (string keys), arrays,
  * strings, integers (signed 64-bit), reals (float64), booleans, null.
- * Returns 0; STRATA_EBAD_REQUEST if v is NULL or nests deeper than
- * PROTO_JSON_MAX_DEPTH; STRATA_ENOMEM if the packer's write fails (what was
- * written so far stays in the packer's buffer).
+ * Returns 0; STRATA_EBAD_REQUEST if v is NULL, nests deeper than
+ * PROTO_JSON_MAX_DEPTH or holds a string or key with a NUL byte (which
+ * proto_unpack_json refuses); STRATA_ENOMEM if the packer's write fails.
+ * On error, what was written so far stays in the packer's buffer.
  */
 int proto_pack_json(msgpack_packer *pk, const json_t *v);
 
@@ -122,9 +123,11 @@ int proto_pack_json(msgpack_packer *pk, const json_t *v);
  * Converts an unpacked msgpack value to JSON. Returns a new reference, or
  * NULL with a message in err for: nesting deeper than PROTO_JSON_MAX_DEPTH,
  * a map key that is not a string, a repeated map key, bin or ext values,
- * strings or keys that are not valid UTF-8, integers above INT64_MAX (JSON
- * integers here are signed 64-bit), NaN or infinite floats — or out of
- * memory ("out of memory"). Strings may contain NUL (JSON "\u0000").
+ * strings or keys that are not valid UTF-8 or contain a NUL byte (every
+ * reader takes them as C strings; binary data travels as base64), integers
+ * above INT64_MAX (JSON integers here are signed 64-bit), NaN or infinite
+ * floats — or out of memory ("out of memory"). Errors give the path of the
+ * bad value from "value": "value.items[3]: binary values are not allowed".
  */
 json_t *proto_unpack_json(const msgpack_object *o, struct proto_err *err);
 

@@ -79,10 +79,12 @@ static struct mp_head mp_classify(unsigned char b)
 }
 
 /*
- * Walks one msgpack value without allocating. `open[]` holds the children
- * still expected by each unfinished container; `owed` is their sum, and
- * since every child takes at least one byte, owed > bytes left means the
- * input is truncated or lies about its sizes.
+ * Walks one msgpack value without allocating. open[] holds, for each
+ * unfinished container, how many of its children have not started yet;
+ * `owed` is their sum. Every child takes at least one byte, so owed above
+ * the bytes left means the input is truncated or lies about its sizes.
+ * A container stays on the stack until its last child is done, as in
+ * msgpack-c, so the depth limit is the same as the unpacker's.
  */
 static int mp_scan(const unsigned char *p, size_t len, size_t *used,
 		   const char *what, struct proto_err *err)
@@ -112,6 +114,10 @@ static int mp_scan(const unsigned char *p, size_t len, size_t *used,
 		}
 		n = h.lenbytes ? load_be(p + pos + 1, h.lenbytes) : h.count;
 		pos += h.fixed;
+		if (depth > 0) {
+			open[depth - 1]--;
+			owed--;
+		}
 
 		if (h.kind == 0) {
 			uint64_t body = h.extra + (h.lenbytes ? n : 0);
@@ -131,7 +137,7 @@ static int mp_scan(const unsigned char *p, size_t len, size_t *used,
 					      what, PROTO_MP_MAX_DEPTH);
 				return STRATA_EBAD_REQUEST;
 			}
-			if (owed + children > len - pos) {
+			if (children > len - pos - owed) {
 				proto_err_set(err, "%s: %s of %llu entries at offset %zu "
 					      "overruns the message (%zu bytes)", what,
 					      h.kind == 2 ? "map" : "array",
@@ -140,15 +146,9 @@ static int mp_scan(const unsigned char *p, size_t len, size_t *used,
 			}
 			open[depth++] = children;
 			owed += children;
-			continue;
 		}
-		/* One value finished; it may finish the containers around it. */
-		while (depth > 0) {
-			owed--;
-			if (--open[depth - 1] > 0)
-				break;
+		while (depth > 0 && open[depth - 1] == 0)
 			depth--;
-		}
 		if (depth == 0)
 			break;
 	}

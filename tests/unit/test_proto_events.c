@@ -753,7 +753,7 @@ static json_t *page_msg(const char *fmt_body)
 
 	snprintf(text, sizeof text,
 		 "{\"message_type\":\"page_event\",\"data\":%s,\"timestamp\":1702569640}", fmt_body);
-	j = json_loads(text, 0, NULL);
+	j = json_loads(text, JSON_ALLOW_NUL, NULL);
 	cr_assert_not_null(j, "%s", text);
 	return j;
 }

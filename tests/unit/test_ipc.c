@@ -1,0 +1,905 @@
+/*
+ * tests/unit/test_ipc.c — the nng transport (ipc/): control REQ/REP through
+ * ipc_server_start + ipc_client_call, concurrency of the worker pool,
+ * timeouts, disconnects and reconnects, PUB/SUB prefixes, and URL checks.
+ *
+ * Every test uses its own ipc:// path (pid + counter) and every wait is a
+ * deadline loop, so a broken transport fails a test instead of hanging it.
+ */
+#include <criterion/criterion.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/supplemental/util/platform.h>
+
+#include "ipc/ipc.h"
+#include "strata/error.h"
+
+/* ---- helpers -------------------------------------------------------------- */
+
+static char urls[8][128];
+static int nurls;
+
+/* A fresh ipc:// URL for this test process; its file is removed at teardown. */
+static const char *new_url(void)
+{
+	cr_assert_lt(nurls, 8);
+	snprintf(urls[nurls], sizeof(urls[nurls]), "ipc:///tmp/st-ipc-%d-%d.sock", (int)getpid(),
+		 nurls);
+	unlink(urls[nurls] + 6);
+	return urls[nurls++];
+}
+
+static void teardown(void)
+{
+	for (int i = 0; i < nurls; i++)
+		unlink(urls[i] + 6);
+	nurls = 0;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* Waits up to ms for *flag to become nonzero; returns whether it did. */
+static bool wait_flag(_Atomic int *flag, int ms)
+{
+	nng_time deadline = nng_clock() + (nng_time)ms;
+	while (!atomic_load(flag)) {
+		if (nng_clock() >= deadline)
+			return false;
+		nng_msleep(5);
+	}
+	return true;
+}
+
+/*
+ * The test handler. Requests are text commands:
+ *   "echo:BYTES"  -> "ECHO:" + BYTES upper-cased
+ *   "sleep:MS"    -> sleeps MS ms, then "slept:MS"
+ *   "size:N"      -> N bytes of 'x'
+ *   "fail"        -> returns an error (no reply is sent)
+ */
+struct srv_state {
+	_Atomic int started;     /* requests that reached the handler */
+	_Atomic int finished;
+	_Atomic int running;
+	_Atomic int max_running; /* most handlers running at once */
+};
+
+static int test_handler(void *arg, const void *req, size_t len, void **reply, size_t *reply_len)
+{
+	struct srv_state *st = arg;
+	const char *r = req;
+	int now = atomic_fetch_add(&st->running, 1) + 1;
+	int prev = atomic_load(&st->max_running);
+	while (now > prev && !atomic_compare_exchange_weak(&st->max_running, &prev, now))
+		;
+	atomic_fetch_add(&st->started, 1);
+	int rv = 0;
+	char cmd[64] = "";
+	memcpy(cmd, r, len < sizeof(cmd) - 1 ? len : sizeof(cmd) - 1);
+
+	if (len >= 5 && memcmp(r, "echo:", 5) == 0) {
+		char *out = malloc(len);
+		memcpy(out, "ECHO:", 5);
+		for (size_t i = 5; i < len; i++)
+			out[i] = (r[i] >= 'a' && r[i] <= 'z') ? (char)(r[i] - 32) : r[i];
+		*reply = out;
+		*reply_len = len;
+	} else if (strncmp(cmd, "sleep:", 6) == 0) {
+		int ms = atoi(cmd + 6);
+		sleep_ms(ms);
+		char *out = malloc(32);
+		*reply_len = (size_t)snprintf(out, 32, "slept:%d", ms);
+		*reply = out;
+	} else if (strncmp(cmd, "size:", 5) == 0) {
+		size_t n = (size_t)strtoull(cmd + 5, NULL, 10);
+		char *out = malloc(n ? n : 1);
+		memset(out, 'x', n);
+		*reply = out;
+		*reply_len = n;
+	} else {
+		rv = -1;
+	}
+	atomic_fetch_sub(&st->running, 1);
+	atomic_fetch_add(&st->finished, 1);
+	return rv;
+}
+
+static struct ipc_server *start_server(const char *url, struct srv_state *st, unsigned workers,
+				       unsigned contexts, size_t max_msg)
+{
+	struct ipc_server *s = NULL;
+	char err[256] = "";
+	struct ipc_server_opts o = {
+		.url = url,
+		.contexts = contexts,
+		.workers = workers,
+		.max_msg = max_msg,
+		.handler = test_handler,
+		.arg = st,
+	};
+	int rv = ipc_server_start(&s, &o, err, sizeof(err));
+	cr_assert_eq(rv, 0, "ipc_server_start(%s): %d %s", url, rv, err);
+	return s;
+}
+
+static struct ipc_client *open_client(const char *url, size_t max_msg)
+{
+	struct ipc_client *c = NULL;
+	char err[256] = "";
+	int rv = ipc_client_open(&c, url, max_msg, err, sizeof(err));
+	cr_assert_eq(rv, 0, "ipc_client_open(%s): %d %s", url, rv, err);
+	return c;
+}
+
+static bool wait_connected(struct ipc_client *c, int ms)
+{
+	nng_time deadline = nng_clock() + (nng_time)ms;
+	while (!ipc_client_connected(c)) {
+		if (nng_clock() >= deadline)
+			return false;
+		nng_msleep(5);
+	}
+	return true;
+}
+
+static bool wait_disconnected(struct ipc_client *c, int ms)
+{
+	nng_time deadline = nng_clock() + (nng_time)ms;
+	while (ipc_client_connected(c)) {
+		if (nng_clock() >= deadline)
+			return false;
+		nng_msleep(5);
+	}
+	return true;
+}
+
+/* The result of one async call. */
+struct call_res {
+	_Atomic int done;
+	int err;
+	size_t len;
+	char reply[64];
+	nng_time at; /* when the callback ran */
+	int ncalls;  /* callbacks for this call (must end up 1) */
+};
+
+static void on_reply(void *arg, int err, const void *reply, size_t len)
+{
+	struct call_res *r = arg;
+	r->err = err;
+	r->len = len;
+	if (reply)
+		memcpy(r->reply, reply, len < sizeof(r->reply) - 1 ? len : sizeof(r->reply) - 1);
+	r->at = nng_clock();
+	r->ncalls++;
+	atomic_store(&r->done, 1);
+}
+
+static int call_str(struct ipc_client *c, const char *req, int timeout_ms, int connect_ms,
+		    char **reply, size_t *len)
+{
+	void *rp = NULL;
+	int rv = ipc_client_call(c, req, strlen(req), timeout_ms, connect_ms, &rp, len);
+	*reply = rp;
+	return rv;
+}
+
+TestSuite(ipc, .fini = teardown, .timeout = 20);
+
+/* ---- request / reply ------------------------------------------------------ */
+
+Test(ipc, round_trip)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 2, 4, 0);
+	struct ipc_client *c = open_client(url, 0);
+
+	char *reply = NULL;
+	size_t len = 0;
+	int rv = call_str(c, "echo:hello strata", 2000, 2000, &reply, &len);
+	cr_assert_eq(rv, 0, "call: %d", rv);
+	cr_assert_eq(len, strlen("ECHO:HELLO STRATA"));
+	cr_assert_arr_eq(reply, "ECHO:HELLO STRATA", len);
+	free(reply);
+
+	/* Several calls in a row on the same client. */
+	for (int i = 0; i < 20; i++) {
+		char req[32], want[32];
+		snprintf(req, sizeof(req), "echo:n%d", i);
+		snprintf(want, sizeof(want), "ECHO:N%d", i);
+		rv = call_str(c, req, 2000, 0, &reply, &len);
+		cr_assert_eq(rv, 0, "call %d: %d", i, rv);
+		cr_assert_eq(len, strlen(want));
+		cr_assert_arr_eq(reply, want, len);
+		free(reply);
+	}
+
+	/* A bigger reply (1 MiB) crosses intact. */
+	rv = call_str(c, "size:1048576", 5000, 0, &reply, &len);
+	cr_assert_eq(rv, 0);
+	cr_assert_eq(len, 1048576u);
+	for (size_t i = 0; i < len; i += 4093)
+		cr_assert_eq(reply[i], 'x');
+	free(reply);
+
+	/* An empty reply is a reply, not an error. */
+	rv = call_str(c, "size:0", 2000, 0, &reply, &len);
+	cr_assert_eq(rv, 0);
+	cr_assert_eq(len, 0u);
+	free(reply);
+
+	ipc_client_close(c);
+	ipc_server_stop(s);
+}
+
+Test(ipc, concurrent_requests_run_concurrently)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 4, 8, 0);
+	struct ipc_client *c = open_client(url, 0);
+	cr_assert(wait_connected(c, 2000));
+
+	struct call_res res[8];
+	memset(res, 0, sizeof(res));
+	nng_time t0 = nng_clock();
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(ipc_client_call_async(c, "sleep:200", 9, 5000, on_reply, &res[i]), 0);
+	for (int i = 0; i < 8; i++)
+		cr_assert(wait_flag(&res[i].done, 5000), "call %d did not complete", i);
+	nng_time elapsed = nng_clock() - t0;
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(res[i].err, 0, "call %d: %d", i, res[i].err);
+		cr_assert_str_eq(res[i].reply, "slept:200");
+		cr_assert_eq(res[i].ncalls, 1);
+	}
+	/* 4 workers: two rounds of 200 ms; serially it would be 1600 ms. */
+	cr_assert_lt(elapsed, 1200, "8 x 200 ms requests took %llu ms", (unsigned long long)elapsed);
+	cr_assert_geq(atomic_load(&st.max_running), 2, "handlers never overlapped");
+	cr_assert_leq(atomic_load(&st.max_running), 4, "more handlers than workers ran at once");
+
+	ipc_client_close(c);
+	ipc_server_stop(s);
+}
+
+Test(ipc, slow_request_does_not_delay_fast_one)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 4, 8, 0);
+	struct ipc_client *c = open_client(url, 0);
+	cr_assert(wait_connected(c, 2000));
+
+	struct call_res slow = {0};
+	cr_assert_eq(ipc_client_call_async(c, "sleep:1500", 10, 5000, on_reply, &slow), 0);
+	cr_assert(wait_flag(&st.started, 2000), "the slow request never reached the handler");
+
+	nng_time t0 = nng_clock();
+	char *reply = NULL;
+	size_t len = 0;
+	int rv = call_str(c, "echo:fast", 3000, 0, &reply, &len);
+	nng_time fast_ms = nng_clock() - t0;
+	cr_assert_eq(rv, 0);
+	cr_assert_arr_eq(reply, "ECHO:FAST", len);
+	free(reply);
+	cr_assert_lt(fast_ms, 500, "fast request took %llu ms behind a slow one",
+		     (unsigned long long)fast_ms);
+	cr_assert_not(atomic_load(&slow.done), "the slow request finished before the fast one");
+
+	cr_assert(wait_flag(&slow.done, 4000));
+	cr_assert_eq(slow.err, 0);
+	cr_assert_str_eq(slow.reply, "slept:1500");
+	ipc_client_close(c);
+	ipc_server_stop(s);
+}
+
+/* ---- failures ------------------------------------------------------------- */
+
+Test(ipc, no_server_fails_at_once)
+{
+	const char *url = new_url();
+	struct ipc_client *c = open_client(url, 0); /* never fails: dials in the background */
+	cr_assert_not(ipc_client_connected(c));
+
+	nng_time t0 = nng_clock();
+	char *reply = NULL;
+	size_t len = 0;
+	int rv = call_str(c, "echo:x", 5000, 0, &reply, &len);
+	cr_assert_eq(rv, STRATA_EUNAVAILABLE, "got %d", rv);
+	cr_assert_lt(nng_clock() - t0, 100);
+
+	struct call_res r = {0};
+	rv = ipc_client_call_async(c, "echo:x", 6, 5000, on_reply, &r);
+	cr_assert_eq(rv, STRATA_EUNAVAILABLE);
+	nng_msleep(50);
+	cr_assert_not(atomic_load(&r.done), "callback ran for a refused call");
+
+	/* connect_ms bounds the wait for a connection. */
+	t0 = nng_clock();
+	rv = call_str(c, "echo:x", 5000, 200, &reply, &len);
+	nng_time waited = nng_clock() - t0;
+	cr_assert_eq(rv, STRATA_EUNAVAILABLE);
+	cr_assert_geq(waited, 150);
+	cr_assert_lt(waited, 1000);
+	ipc_client_close(c);
+}
+
+struct stop_arg {
+	struct ipc_server *s;
+	_Atomic int done;
+};
+
+static void *stop_thread(void *arg)
+{
+	struct stop_arg *a = arg;
+	ipc_server_stop(a->s);
+	atomic_store(&a->done, 1);
+	return NULL;
+}
+
+Test(ipc, call_in_flight_when_server_stops)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 2, 4, 0);
+	struct ipc_client *c = open_client(url, 0);
+	cr_assert(wait_connected(c, 2000));
+
+	struct call_res r = {0};
+	cr_assert_eq(ipc_client_call_async(c, "sleep:600", 9, 3000, on_reply, &r), 0);
+	cr_assert(wait_flag(&st.started, 2000));
+
+	/* ipc_server_stop lets the handler finish, so it blocks ~600 ms: run it
+	 * on a thread and watch the client meanwhile. */
+	nng_time t0 = nng_clock();
+	struct stop_arg sa = {.s = s};
+	pthread_t th;
+	cr_assert_eq(pthread_create(&th, NULL, stop_thread, &sa), 0);
+	cr_assert(wait_flag(&r.done, 4000), "call in flight hung after the server stopped");
+	nng_time took = nng_clock() - t0;
+	cr_assert(r.err == STRATA_EUNAVAILABLE || r.err == STRATA_ETIMEOUT, "err %d", r.err);
+	cr_assert_eq(r.ncalls, 1);
+	/* The disconnect is noticed: no need to wait out the 3 s timeout. */
+	cr_expect_eq(r.err, STRATA_EUNAVAILABLE, "err %d after %llu ms", r.err,
+		     (unsigned long long)took);
+	cr_expect_lt(took, 1500, "took %llu ms", (unsigned long long)took);
+
+	cr_assert(wait_flag(&sa.done, 4000), "ipc_server_stop did not return");
+	pthread_join(th, NULL);
+	cr_assert(wait_disconnected(c, 2000));
+	ipc_client_close(c);
+}
+
+Test(ipc, timeout)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 2, 4, 0);
+	struct ipc_client *c = open_client(url, 0);
+	cr_assert(wait_connected(c, 2000));
+
+	nng_time t0 = nng_clock();
+	char *reply = NULL;
+	size_t len = 0;
+	int rv = call_str(c, "sleep:800", 150, 0, &reply, &len);
+	nng_time took = nng_clock() - t0;
+	cr_assert_eq(rv, STRATA_ETIMEOUT, "got %d", rv);
+	cr_assert_geq(took, 100, "timed out after %llu ms", (unsigned long long)took);
+	cr_assert_lt(took, 700, "timed out after %llu ms", (unsigned long long)took);
+
+	/* The late reply to the timed-out call is not delivered to the next one. */
+	cr_assert(wait_flag(&st.finished, 2000));
+	rv = call_str(c, "echo:after", 2000, 0, &reply, &len);
+	cr_assert_eq(rv, 0);
+	cr_assert_arr_eq(reply, "ECHO:AFTER", len);
+	free(reply);
+
+	ipc_client_close(c);
+	ipc_server_stop(s);
+}
+
+Test(ipc, handler_error_gives_timeout_and_server_keeps_serving)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 1, 2, 0);
+	struct ipc_client *c = open_client(url, 0);
+	cr_assert(wait_connected(c, 2000));
+
+	char *reply = NULL;
+	size_t len = 0;
+	/* More failing calls than contexts: each context must go back to
+	 * receiving after a handler that sends nothing. */
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(call_str(c, "fail", 150, 0, &reply, &len), STRATA_ETIMEOUT);
+	cr_assert_eq(call_str(c, "echo:ok", 2000, 0, &reply, &len), 0);
+	cr_assert_arr_eq(reply, "ECHO:OK", len);
+	free(reply);
+	ipc_client_close(c);
+	ipc_server_stop(s);
+}
+
+Test(ipc, client_reconnects_after_server_restart)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 2, 4, 0);
+	struct ipc_client *c = open_client(url, 0);
+
+	char *reply = NULL;
+	size_t len = 0;
+	cr_assert_eq(call_str(c, "echo:one", 2000, 2000, &reply, &len), 0);
+	free(reply);
+
+	ipc_server_stop(s);
+	cr_assert(wait_disconnected(c, 2000), "client still thinks it is connected");
+	nng_time t0 = nng_clock();
+	cr_assert_eq(call_str(c, "echo:down", 2000, 0, &reply, &len), STRATA_EUNAVAILABLE);
+	cr_assert_lt(nng_clock() - t0, 100);
+
+	s = start_server(url, &st, 2, 4, 0);
+	cr_assert(wait_connected(c, 3000), "client did not redial the restarted server");
+	cr_assert_eq(call_str(c, "echo:two", 2000, 0, &reply, &len), 0);
+	cr_assert_arr_eq(reply, "ECHO:TWO", len);
+	free(reply);
+
+	/* And once more. */
+	ipc_server_stop(s);
+	cr_assert(wait_disconnected(c, 2000));
+	s = start_server(url, &st, 2, 4, 0);
+	cr_assert_eq(call_str(c, "echo:three", 2000, 3000, &reply, &len), 0);
+	cr_assert_arr_eq(reply, "ECHO:THREE", len);
+	free(reply);
+
+	ipc_client_close(c);
+	ipc_server_stop(s);
+}
+
+Test(ipc, second_server_on_same_url_conflicts)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 1, 1, 0);
+	struct ipc_server *s2 = NULL;
+	char err[256] = "";
+	struct ipc_server_opts o = {.url = url, .handler = test_handler, .arg = &st};
+	int rv = ipc_server_start(&s2, &o, err, sizeof(err));
+	cr_assert_eq(rv, STRATA_ECONFLICT, "got %d (%s)", rv, err);
+	cr_assert_not_null(strstr(err, "another stratad"), "message: %s", err);
+
+	/* The first one still serves. */
+	struct ipc_client *c = open_client(url, 0);
+	char *reply = NULL;
+	size_t len = 0;
+	cr_assert_eq(call_str(c, "echo:still", 2000, 2000, &reply, &len), 0);
+	free(reply);
+	ipc_client_close(c);
+	ipc_server_stop(s);
+}
+
+Test(ipc, stale_socket_file_is_reclaimed)
+{
+	const char *url = new_url();
+	/* A socket file left behind by a killed process: bound, never unlinked. */
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert_geq(fd, 0);
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", url + 6);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	cr_assert_eq(access(url + 6, F_OK), 0);
+
+	struct srv_state st = {0};
+	struct ipc_server *s = start_server(url, &st, 1, 1, 0);
+	struct ipc_client *c = open_client(url, 0);
+	char *reply = NULL;
+	size_t len = 0;
+	cr_assert_eq(call_str(c, "echo:reclaimed", 2000, 2000, &reply, &len), 0);
+	free(reply);
+	ipc_client_close(c);
+	ipc_server_stop(s);
+}
+
+/*
+ * ipc_client_close cancels calls in flight: their callbacks run with
+ * STRATA_EUNAVAILABLE before it returns, without waiting for the reply.
+ */
+Test(ipc, close_cancels_calls_in_flight)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 2, 4, 0);
+	struct ipc_client *c = open_client(url, 0);
+	cr_assert(wait_connected(c, 2000));
+
+	struct call_res r[2];
+	memset(r, 0, sizeof(r));
+	cr_assert_eq(ipc_client_call_async(c, "sleep:800", 9, 5000, on_reply, &r[0]), 0);
+	cr_assert_eq(ipc_client_call_async(c, "sleep:800", 9, 0, on_reply, &r[1]), 0);
+	nng_time deadline = nng_clock() + 2000;
+	while (atomic_load(&st.started) < 2 && nng_clock() < deadline)
+		nng_msleep(5);
+	cr_assert_eq(atomic_load(&st.started), 2);
+
+	nng_time t0 = nng_clock();
+	ipc_client_close(c);
+	cr_assert_lt(nng_clock() - t0, 600, "close waited for the replies");
+	for (int i = 0; i < 2; i++) {
+		cr_assert(atomic_load(&r[i].done), "callback %d had not run when close returned", i);
+		cr_assert_eq(r[i].err, STRATA_EUNAVAILABLE, "call %d: %d", i, r[i].err);
+		cr_assert_eq(r[i].ncalls, 1);
+	}
+	ipc_server_stop(s);
+}
+
+/*
+ * A callback that is still running when ipc_client_close is called: close
+ * must not return (and free the client) before it has finished.
+ * (Bug: call_done removes the call from the in-flight list before running
+ * the callback and locks cl->lock after it, so close returns at once and the
+ * callback's caller then touches the freed client — ASan reports a
+ * heap-use-after-free in call_done.)
+ */
+struct slow_cb {
+	_Atomic int entered;
+	_Atomic int finished;
+	int err;
+};
+
+static void on_reply_slow(void *arg, int err, const void *reply, size_t len)
+{
+	(void)reply, (void)len;
+	struct slow_cb *s = arg;
+	s->err = err;
+	atomic_store(&s->entered, 1);
+	sleep_ms(300);
+	atomic_store(&s->finished, 1);
+}
+
+Test(ipc, close_waits_for_a_running_callback)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 1, 2, 0);
+	struct ipc_client *c = open_client(url, 0);
+	cr_assert(wait_connected(c, 2000));
+
+	struct slow_cb cb = {0};
+	cr_assert_eq(ipc_client_call_async(c, "echo:x", 6, 2000, on_reply_slow, &cb), 0);
+	cr_assert(wait_flag(&cb.entered, 2000));
+	cr_assert_eq(cb.err, 0);
+	ipc_client_close(c);
+	bool finished_before_return = atomic_load(&cb.finished);
+	/* Let the callback end either way (and an ASan report surface). */
+	cr_assert(wait_flag(&cb.finished, 2000));
+	nng_msleep(100);
+	cr_expect(finished_before_return,
+		  "ipc_client_close returned while a reply callback was still running");
+	ipc_server_stop(s);
+}
+
+/*
+ * Message size limits. dispatch refuses replies over d->max_msg (the value
+ * both sides pass as NNG_OPT_RECVMAXSZ), so a reply of exactly max_msg
+ * bytes must reach a client opened with the same max_msg.
+ */
+Test(ipc, reply_of_exactly_max_msg_bytes_is_delivered)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 1, 2, 4096);
+	struct ipc_client *c = open_client(url, 4096);
+	cr_assert(wait_connected(c, 2000));
+
+	char *reply = NULL;
+	size_t len = 0;
+	int rv = call_str(c, "size:4000", 2000, 0, &reply, &len);
+	cr_assert_eq(rv, 0, "4000-byte reply: %d", rv);
+	cr_assert_eq(len, 4000u);
+	free(reply);
+
+	rv = call_str(c, "size:4096", 1000, 0, &reply, &len);
+	cr_expect_eq(rv, 0, "a reply of exactly max_msg (4096) bytes failed with %d (%s)", rv,
+		     strata_err_name(rv));
+	if (rv == 0) {
+		cr_expect_eq(len, 4096u);
+		free(reply);
+	}
+	ipc_client_close(c);
+	ipc_server_stop(s);
+}
+
+/* ipc.h: a reply over the client's max_msg completes with STRATA_ETOO_LARGE. */
+Test(ipc, reply_over_client_limit_is_too_large)
+{
+	struct srv_state st = {0};
+	const char *url = new_url();
+	struct ipc_server *s = start_server(url, &st, 1, 2, 0);
+	struct ipc_client *c = open_client(url, 4096);
+	cr_assert(wait_connected(c, 2000));
+
+	nng_time t0 = nng_clock();
+	char *reply = NULL;
+	size_t len = 0;
+	int rv = call_str(c, "size:65536", 1500, 0, &reply, &len);
+	nng_time took = nng_clock() - t0;
+	cr_assert_neq(rv, 0, "a 64 KiB reply crossed a 4 KiB limit");
+	cr_expect_eq(rv, STRATA_ETOO_LARGE, "got %d (%s) after %llu ms", rv, strata_err_name(rv),
+		     (unsigned long long)took);
+
+	/* The client is usable afterwards. */
+	rv = call_str(c, "echo:small", 2000, 3000, &reply, &len);
+	cr_assert_eq(rv, 0, "small call after the oversized reply: %d", rv);
+	free(reply);
+	ipc_client_close(c);
+	ipc_server_stop(s);
+}
+
+/* ---- pub / sub ------------------------------------------------------------ */
+
+struct sub_log {
+	pthread_mutex_t lock;
+	char msgs[64][48];
+	size_t lens[64];
+	int n;
+	_Atomic int got_sync;
+	_Atomic int got_end;
+	_Atomic int conn_up, conn_down;
+};
+
+static void sub_on_msg(void *arg, const void *msg, size_t len)
+{
+	struct sub_log *l = arg;
+	if (len >= 16 && memcmp(msg, "storage.lsm\0sync", 16) == 0) {
+		atomic_store(&l->got_sync, 1);
+		return;
+	}
+	pthread_mutex_lock(&l->lock);
+	if (l->n < 64) {
+		size_t n = len < 47 ? len : 47;
+		memcpy(l->msgs[l->n], msg, n);
+		l->lens[l->n] = len;
+		l->n++;
+	}
+	pthread_mutex_unlock(&l->lock);
+	if (len >= 15 && memcmp(msg, "storage.lsm\0end", 15) == 0)
+		atomic_store(&l->got_end, 1);
+}
+
+static void sub_on_conn(void *arg, bool connected)
+{
+	struct sub_log *l = arg;
+	if (connected)
+		atomic_fetch_add(&l->conn_up, 1);
+	else
+		atomic_fetch_add(&l->conn_down, 1);
+}
+
+static void pub_str(struct ipc_pub *p, const char *topic, const char *body)
+{
+	char buf[128];
+	size_t tl = strlen(topic), bl = strlen(body);
+	memcpy(buf, topic, tl);
+	buf[tl] = '\0';
+	memcpy(buf + tl + 1, body, bl);
+	cr_assert_eq(ipc_pub_send(p, buf, tl + 1 + bl), 0);
+}
+
+/* Publishes a sync probe until the subscriber has seen one: the PUB side has
+ * then added the pipe, and nothing published afterwards is lost to the
+ * connection race. */
+static void sync_sub(struct ipc_pub *p, struct sub_log *l)
+{
+	nng_time deadline = nng_clock() + 3000;
+	while (!atomic_load(&l->got_sync)) {
+		cr_assert_lt(nng_clock(), deadline, "subscriber never got the sync probe");
+		pub_str(p, "storage.lsm", "sync");
+		nng_msleep(20);
+	}
+}
+
+Test(ipc, pubsub_prefix_filter)
+{
+	const char *url = new_url();
+	char err[256] = "";
+	struct ipc_pub *p = NULL;
+	cr_assert_eq(ipc_pub_open(&p, url, 0, err, sizeof(err)), 0, "%s", err);
+
+	struct sub_log lsm = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct sub_log all = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	const char *prefixes[] = {"storage.lsm"};
+	struct ipc_sub *s1 = NULL, *s2 = NULL;
+	cr_assert_eq(ipc_sub_open(&s1, url, prefixes, 1, sub_on_msg, sub_on_conn, &lsm, err,
+				  sizeof(err)), 0, "%s", err);
+	cr_assert_eq(ipc_sub_open(&s2, url, NULL, 0, sub_on_msg, sub_on_conn, &all, err,
+				  sizeof(err)), 0, "%s", err);
+
+	nng_time deadline = nng_clock() + 3000;
+	while (!(ipc_sub_connected(s1) && ipc_sub_connected(s2)) && nng_clock() < deadline)
+		nng_msleep(5);
+	cr_assert(ipc_sub_connected(s1));
+	cr_assert(ipc_sub_connected(s2));
+	cr_assert(wait_flag(&lsm.conn_up, 1000), "on_conn(true) did not fire");
+	cr_assert(wait_flag(&all.conn_up, 1000));
+	sync_sub(p, &lsm);
+	sync_sub(p, &all);
+
+	pub_str(p, "storage.buffer_pool", "bp1");
+	pub_str(p, "storage.lsm", "a");
+	pub_str(p, "storage.io", "io1");
+	pub_str(p, "storage.tiers", "t1");
+	pub_str(p, "storage.lsm", "b");
+	pub_str(p, "storage.pages", "p1");
+	pub_str(p, "storage.columnar", "c1");
+	pub_str(p, "storage.lsm", "c");
+	pub_str(p, "storage.lsm", "end");
+	cr_assert(wait_flag(&lsm.got_end, 3000), "lsm subscriber missed the end marker");
+	cr_assert(wait_flag(&all.got_end, 3000), "catch-all subscriber missed the end marker");
+	nng_msleep(50); /* anything else in flight would arrive now */
+
+	pthread_mutex_lock(&lsm.lock);
+	cr_assert_eq(lsm.n, 4, "lsm subscriber got %d messages", lsm.n);
+	const char *want[] = {"a", "b", "c", "end"};
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq(lsm.lens[i], 12 + strlen(want[i]));
+		cr_assert_arr_eq(lsm.msgs[i], "storage.lsm", 12); /* with the NUL */
+		cr_assert_arr_eq(lsm.msgs[i] + 12, want[i], strlen(want[i]));
+	}
+	pthread_mutex_unlock(&lsm.lock);
+
+	pthread_mutex_lock(&all.lock);
+	cr_assert_eq(all.n, 9, "catch-all subscriber got %d messages", all.n);
+	cr_assert_str_eq(all.msgs[0], "storage.buffer_pool");
+	cr_assert_str_eq(all.msgs[2], "storage.io");
+	cr_assert_str_eq(all.msgs[6], "storage.columnar");
+	pthread_mutex_unlock(&all.lock);
+
+	cr_assert_eq(atomic_load(&lsm.conn_down), 0);
+	ipc_pub_close(p);
+	cr_assert(wait_flag(&lsm.conn_down, 3000), "on_conn(false) did not fire");
+	cr_assert(wait_flag(&all.conn_down, 3000));
+	deadline = nng_clock() + 2000;
+	while (ipc_sub_connected(s1) && nng_clock() < deadline)
+		nng_msleep(5);
+	cr_assert_not(ipc_sub_connected(s1));
+
+	ipc_sub_close(s1);
+	ipc_sub_close(s2);
+}
+
+Test(ipc, sub_reconnects_to_restarted_publisher)
+{
+	const char *url = new_url();
+	char err[256] = "";
+	struct sub_log l = {.lock = PTHREAD_MUTEX_INITIALIZER};
+	struct ipc_sub *s = NULL;
+	const char *prefixes[] = {"storage.lsm"};
+	/* Subscriber first: it dials in the background until the publisher is up. */
+	cr_assert_eq(ipc_sub_open(&s, url, prefixes, 1, sub_on_msg, sub_on_conn, &l, err,
+				  sizeof(err)), 0, "%s", err);
+	cr_assert_not(ipc_sub_connected(s));
+
+	struct ipc_pub *p = NULL;
+	cr_assert_eq(ipc_pub_open(&p, url, 64, err, sizeof(err)), 0, "%s", err);
+	cr_assert(wait_flag(&l.conn_up, 3000));
+	sync_sub(p, &l);
+	ipc_pub_close(p);
+	cr_assert(wait_flag(&l.conn_down, 3000));
+
+	atomic_store(&l.got_sync, 0);
+	cr_assert_eq(ipc_pub_open(&p, url, 64, err, sizeof(err)), 0, "%s", err);
+	nng_time deadline = nng_clock() + 3000;
+	while (atomic_load(&l.conn_up) < 2 && nng_clock() < deadline)
+		nng_msleep(5);
+	cr_assert_eq(atomic_load(&l.conn_up), 2);
+	sync_sub(p, &l);
+	ipc_sub_close(s);
+	ipc_pub_close(p);
+}
+
+/* ---- URL checks ----------------------------------------------------------- */
+
+Test(ipc, url_check)
+{
+	char err[512];
+	char url[300];
+
+	/* A path of 108 bytes does not fit sun_path (108 with its NUL). */
+	int n = snprintf(url, sizeof(url), "ipc:///tmp/");
+	while (n < 6 + IPC_MAX_SOCKET_PATH + 1)
+		url[n++] = 'a';
+	url[n] = '\0';
+	cr_assert_eq(strlen(url + 6), 108u);
+	err[0] = '\0';
+	cr_assert_eq(ipc_url_check(url, err, sizeof(err)), STRATA_EBAD_REQUEST);
+	cr_assert_not_null(strstr(err, "107"), "message does not give the limit: %s", err);
+	cr_assert_not_null(strstr(err, "108"), "message does not give the length: %s", err);
+
+	/* 107 bytes is the longest that fits. */
+	url[n - 1] = '\0';
+	cr_assert_eq(strlen(url + 6), 107u);
+	cr_assert_eq(ipc_url_check(url, err, sizeof(err)), 0, "%s", err);
+
+	/* The servers refuse the long path too, with the same message. */
+	url[n - 1] = 'a';
+	struct ipc_server *s = NULL;
+	struct srv_state st = {0};
+	struct ipc_server_opts o = {.url = url, .handler = test_handler, .arg = &st};
+	err[0] = '\0';
+	cr_assert_eq(ipc_server_start(&s, &o, err, sizeof(err)), STRATA_EBAD_REQUEST);
+	cr_assert_not_null(strstr(err, "107"), "%s", err);
+	struct ipc_client *c = NULL;
+	cr_assert_eq(ipc_client_open(&c, url, 0, err, sizeof(err)), STRATA_EBAD_REQUEST);
+	struct ipc_pub *p = NULL;
+	cr_assert_eq(ipc_pub_open(&p, url, 0, err, sizeof(err)), STRATA_EBAD_REQUEST);
+
+	cr_assert_eq(ipc_url_check("ipc:///tmp/strata/ctl.sock", err, sizeof(err)), 0);
+	cr_assert_eq(ipc_url_check("ipc://rel.sock", err, sizeof(err)), 0);
+	cr_assert_eq(ipc_url_check("tcp://127.0.0.1:7700", err, sizeof(err)), 0);
+	cr_assert_eq(ipc_url_check("tcp://[::1]:7700", err, sizeof(err)), 0);
+	cr_assert_eq(ipc_url_check("inproc://x", err, sizeof(err)), 0);
+
+	err[0] = '\0';
+	cr_assert_eq(ipc_url_check("http://x", err, sizeof(err)), STRATA_EBAD_REQUEST);
+	cr_assert_not_null(strstr(err, "http://x"), "%s", err);
+	cr_assert_eq(ipc_url_check("ipc://", err, sizeof(err)), STRATA_EBAD_REQUEST);
+	cr_assert_eq(ipc_url_check("", err, sizeof(err)), STRATA_EBAD_REQUEST);
+	cr_assert_eq(ipc_url_check(NULL, err, sizeof(err)), STRATA_EBAD_REQUEST);
+	cr_assert_eq(ipc_url_check("IPC:///tmp/x", err, sizeof(err)), STRATA_EBAD_REQUEST);
+}
+
+/* The longest path the check accepts really can be listened on and dialled. */
+Test(ipc, longest_ipc_path_works)
+{
+	char url[200];
+	int n = snprintf(url, sizeof(url), "ipc:///tmp/st-ipc-%d-long-", (int)getpid());
+	while (n < 6 + IPC_MAX_SOCKET_PATH)
+		url[n++] = 'L';
+	url[n] = '\0';
+	cr_assert_eq(strlen(url + 6), (size_t)IPC_MAX_SOCKET_PATH);
+	unlink(url + 6);
+
+	struct srv_state st = {0};
+	struct ipc_server *s = start_server(url, &st, 1, 1, 0);
+	struct ipc_client *c = open_client(url, 0);
+	char *reply = NULL;
+	size_t len = 0;
+	cr_assert_eq(call_str(c, "echo:long", 2000, 2000, &reply, &len), 0);
+	free(reply);
+	ipc_client_close(c);
+	ipc_server_stop(s);
+	unlink(url + 6);
+}
+
+Test(ipc, inproc_round_trip)
+{
+	char url[64];
+	snprintf(url, sizeof(url), "inproc://st-ipc-%d", (int)getpid());
+	struct srv_state st = {0};
+	struct ipc_server *s = start_server(url, &st, 2, 2, 0);
+	struct ipc_client *c = open_client(url, 0);
+	char *reply = NULL;
+	size_t len = 0;
+	cr_assert_eq(call_str(c, "echo:inproc", 2000, 2000, &reply, &len), 0);
+	cr_assert_arr_eq(reply, "ECHO:INPROC", len);
+	free(reply);
+	ipc_client_close(c);
+	ipc_server_stop(s);
+}

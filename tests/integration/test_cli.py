@@ -91,6 +91,22 @@ def test_stratad_not_running(strata):
         assert "not running" in r.stderr or "no stratad" in r.stderr, (cmd, r.stderr)
 
 
+def test_top_after_a_crash_says_no_stratad(strata):
+    """kill -9 leaves the stats segment behind: `strata top` must not
+    present the dead stratad's frozen figures as live (exit 3, as for any
+    stratad that is not running)."""
+    strata.start_stratad()
+    r = strata.cli("--count", "1", "--json", "top")
+    assert r.returncode == 0, r.stderr
+    dead = strata.stratad.pid
+    strata.kill_stratad()
+    assert any(s.exists() for s in strata.shm_segments()), "expected the stale stats segment"
+    r = strata.cli("--count", "1", "--json", "top")
+    assert r.returncode == 3, (
+        f"`strata top` exit {r.returncode} for a stratad killed with -9 (pid {dead}): {r.stdout}")
+    assert "no stratad" in r.stderr or "not running" in r.stderr, r.stderr
+
+
 def test_call_with_bad_json_args_is_a_usage_error(stratad):
     r = stratad.cli("call", "sys.ping", "{not json")
     assert r.returncode == 2, (r.returncode, r.stderr)

@@ -9,8 +9,8 @@ import time
 
 import websockets
 
-from strata_harness import (EVENT_TIMEOUT, HTTP_TIMEOUT, STOP_TIMEOUT, WsReader,
-                            assert_json_error, is_event, ws_connect, ws_open)
+from strata_harness import (EVENT_TIMEOUT, HTTP_TIMEOUT, START_TIMEOUT, STOP_TIMEOUT, WsReader,
+                            assert_json_error, is_event, wait_for, ws_connect)
 
 TIMEOUT_MS = 700
 
@@ -148,17 +148,16 @@ def test_sigterm_during_a_slow_op_still_answers_it(strata):
     """stratad's shutdown lets running requests finish: their clients get
     the reply rather than a dropped connection (for a mutating op the
     client could not otherwise tell whether it ran)."""
-    strata.start_stratad()
-    slow = strata.cli_popen("call", "debug.sleep", json.dumps({"ms": 1500}))
+    strata.start_stratad("--workers", "1")
+    slow = strata.cli_popen("call", "debug.sleep", json.dumps({"ms": 2000}))
     try:
-        # The CLI must have sent it before the SIGTERM: its request is
-        # visible as a running op only by its effect, so poll stratad until
-        # a ping goes through (the CLI started before it), then give the
-        # slow request a moment to be taken by a worker.
-        ping = strata.cli("ping")
-        assert ping.returncode == 0, ping.stderr
-        time.sleep(0.3)
-        assert slow.poll() is None, "the slow op finished before the SIGTERM"
+        # With one worker, a ping times out exactly while the slow op runs.
+        def slow_op_running():
+            assert slow.poll() is None, "the slow op ended before it was seen running"
+            return strata.cli("--timeout-ms", "150", "ping").returncode != 0
+
+        wait_for(slow_op_running, START_TIMEOUT, "the slow op to occupy the worker",
+                 interval=0.01)
         rc = strata.stop_stratad(signal.SIGTERM)
         out, err = slow.communicate(timeout=STOP_TIMEOUT)
     finally:
@@ -168,4 +167,4 @@ def test_sigterm_during_a_slow_op_still_answers_it(strata):
     assert rc == 0, strata.stratad.describe()
     assert slow.returncode == 0, (
         f"the in-flight request's reply was lost on SIGTERM: exit {slow.returncode}, {err.strip()}")
-    assert json.loads(out) == {"slept_ms": 1500}
+    assert json.loads(out) == {"slept_ms": 2000}

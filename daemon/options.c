@@ -21,6 +21,9 @@ static const char usage[] =
 	"                           0 = none, default 100)\n"
 	"  --rare-limit N           rare events per second per family (0 = unlimited, default 1000)\n"
 	"  --lru-k N                buffer pool replacement: LRU-K with this K, 1..4 (default 2)\n"
+	"  --direct-io              O_DIRECT on the data file (not on tmpfs)\n"
+	"  --io-alert-queue-depth N, --io-alert-latency-us N, --io-alert-iops N\n"
+	"                           IoAlert event thresholds (0 = off; defaults 64, 100000, 0)\n"
 	"  --enable-debug-ops       allow debug.* control ops (tests only)\n"
 	"  --help                   this text\n";
 
@@ -52,6 +55,10 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 		{"sample-every", required_argument, 0, 'S'},
 		{"rare-limit", required_argument, 0, 'R'},
 		{"lru-k", required_argument, 0, 'K'},
+		{"direct-io", no_argument, 0, 'O'},
+		{"io-alert-queue-depth", required_argument, 0, 'Q'},
+		{"io-alert-latency-us", required_argument, 0, 'L'},
+		{"io-alert-iops", required_argument, 0, 'I'},
 		{"enable-debug-ops", no_argument, 0, 'D'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
@@ -66,6 +73,8 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 	o->sample_every = 100;
 	o->rare_limit = 1000;
 	o->lru_k = 2;
+	o->alert_queue_depth = 64;
+	o->alert_latency_us = 100000;
 
 	uint64_t v;
 	int c;
@@ -128,6 +137,21 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 			if (parse_u64("lru-k", optarg, 1, 4, &v))
 				return -1;
 			o->lru_k = (unsigned)v;
+			break;
+		case 'O':
+			o->direct_io = true;
+			break;
+		case 'Q':
+			if (parse_u64("io-alert-queue-depth", optarg, 0, 1u << 20, &o->alert_queue_depth))
+				return -1;
+			break;
+		case 'L':
+			if (parse_u64("io-alert-latency-us", optarg, 0, 1ull << 40, &o->alert_latency_us))
+				return -1;
+			break;
+		case 'I':
+			if (parse_u64("io-alert-iops", optarg, 0, 1ull << 40, &o->alert_iops))
+				return -1;
 			break;
 		case 'D':
 			o->debug_ops = true;

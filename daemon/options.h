@@ -20,6 +20,8 @@ struct stratad_options {
 	unsigned sample_every;   /* per-page events: 1 in N */
 	unsigned rare_limit;     /* rare events per second per family */
 	unsigned lru_k;          /* buffer pool LRU-K */
+	bool direct_io;          /* O_DIRECT on the data file */
+	uint64_t alert_queue_depth, alert_latency_us, alert_iops; /* IoAlert thresholds, 0 = off */
 	bool debug_ops;          /* enables debug.* ops (tests) */
 };
 

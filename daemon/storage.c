@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "core/disk.h"
+#include "core/file.h"
 #include "daemon/stratad.h"
 #include "strata/error.h"
 
@@ -56,7 +58,8 @@ int storage_open(struct storage **out, struct stratad *d, char *err, size_t errl
 		.nframes = d->shm.data_hdr->frame_count,
 		.page_size = d->shm.data_hdr->page_size,
 	};
-	struct ps_config cfg = {.lru_k = d->opt.lru_k};
+	struct ps_config cfg = {.lru_k = d->opt.lru_k, .disk_flags = d->opt.direct_io ? DISK_DIRECT : 0};
+	file_set_alert_thresholds(d->opt.alert_queue_depth, d->opt.alert_latency_us, d->opt.alert_iops);
 	int rv = ps_open(&s->ps, d->data_dir, &mem, &cfg, &s->rec, err, errlen);
 	if (rv) {
 		free(s);

@@ -162,6 +162,18 @@ def test_replay_returns_consecutive_events(stratad):
     assert [e["seq"] for e in res3["events"]] == [1, 2], res3
 
 
+def test_replay_gives_back_the_live_events(stratad):
+    """What events.replay returns for a seq is the event that went out live
+    with that seq."""
+    r = stratad.cli("--count", "3", "events", "buffer-pool")
+    assert r.returncode == 0, r.stderr
+    live = [json.loads(line) for line in r.stdout.splitlines()]
+    assert len(live) == 3, r.stdout
+    res = replay(stratad, family="buffer-pool", after=live[0]["seq"] - 1,
+                 epoch=live[0]["epoch"], limit=3)
+    assert res["events"] == live, f"replayed {res['events']}\nlive {live}"
+
+
 @pytest.mark.parametrize("family", ["storage.buffer_pool", "buffer_pool_event"])
 def test_replay_family_aliases(stratad, family):
     wait_replay_events(stratad, 1)

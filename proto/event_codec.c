@@ -22,7 +22,7 @@
 /* Longer than any topic; bounds the search for the NUL after it. */
 #define EV_TOPIC_MAX 64
 
-/* The most fields a variant may have (decoders keep a bitmap of them). */
+/* The most fields a variant may have (decoders keep per-field arrays on the stack). */
 #define EV_MAX_FIELDS 64
 
 /*
@@ -426,7 +426,7 @@ static int field_from_json(const json_t *j, const struct ev_field *f, void *dst,
 	return STRATA_EBAD_REQUEST;
 }
 
-/* Fills the variant's fields from its JSON object (or msgpack map, below). */
+/* Fills the variant's fields from its JSON object; absent optional fields stay 0. */
 static int fields_from_json(const json_t *body, enum strata_ev_variant v,
 			    struct strata_event *out, struct proto_err *err)
 {
@@ -505,15 +505,11 @@ static int variant_from_json(const json_t *data, int fam, int *variant,
 static int opt_u64_from_json(const json_t *msg, const char *name, uint64_t *out,
 			     struct proto_err *err)
 {
-	static const struct ev_field f_u64 = { NULL, STRATA_FT_U64, 0, true };
-	struct ev_field f = f_u64;
+	const struct ev_field f = { name, STRATA_FT_U64, 0, true };
 	const json_t *j = json_object_get(msg, name);
 
 	*out = 0;
-	if (!j)
-		return 0;
-	f.name = name;
-	return field_from_json(j, &f, out, "", err);
+	return j ? field_from_json(j, &f, out, "", err) : 0;
 }
 
 int ev_from_json(const json_t *msg, struct strata_event *out,
@@ -801,6 +797,11 @@ int ev_bus_decode(const void *buf, size_t len, struct strata_event *out,
 	rc = proto_mp_unpack(nul + 1, len - tlen - 1, "event", &up, err);
 	if (rc)
 		goto out;
+	if (up.data.type != MSGPACK_OBJECT_MAP) {
+		proto_err_set(err, "event: expected a map, got %s", proto_mp_type_name(&up.data));
+		rc = STRATA_EBAD_REQUEST;
+		goto out;
+	}
 	rc = proto_mp_map_pick(&up.data, keys, ARRAY_LEN(keys), vals, "", err);
 	if (!rc)
 		rc = proto_mp_get_u64(vals[0], "", "epoch", &lv.epoch, err);

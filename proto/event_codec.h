@@ -116,7 +116,8 @@ char *ev_to_json_text(const struct strata_event *ev, const struct ev_live *live)
  * Errors name the field: "PageHit.page_id: expected an unsigned integer,
  * got string", "data: unknown variant 'PageHitt' for buffer_pool_event",
  * "message_type: missing".
- * Returns 0, STRATA_EBAD_REQUEST or (from msg == NULL) STRATA_EBAD_REQUEST.
+ * Returns 0 or STRATA_EBAD_REQUEST (also for msg == NULL); it allocates
+ * nothing.
  */
 int ev_from_json(const json_t *msg, struct strata_event *out,
 		 struct ev_live *live, struct proto_err *err);

@@ -758,6 +758,54 @@ static json_t *page_msg(const char *fmt_body)
 	return j;
 }
 
+static bool printable_ascii(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
+			return false;
+	return true;
+}
+
+/* Messages quote the bad input, but never pass raw bytes through to clients. */
+Test(mutations, messages_are_printable)
+{
+	struct strata_event ev;
+	struct proto_err err = { "" };
+	json_t *m = json_pack("{s:s, s:{s:{}}, s:i}", "message_type", "lsm_event", "data",
+			      "Tree\x01\xc3\xa9\x7f\n", "timestamp", 1);
+	char buf[64];
+
+	cr_assert_not_null(m);
+	cr_assert_eq(ev_from_json(m, &ev, NULL, &err), STRATA_EBAD_REQUEST);
+	cr_assert(strstr(err.msg, "'Tree\?\?\?\?\?'"), "%s", err.msg);
+	cr_assert(printable_ascii(err.msg), "%s", err.msg);
+	json_decref(m);
+
+	/* message_type with a NUL inside is not "lsm_event". */
+	m = json_pack("{s:s%, s:{s:{}}, s:i}", "message_type", "lsm_event\0x", (size_t)11, "data",
+		      "MemtableFlushed", "timestamp", 1);
+	cr_assert_not_null(m);
+	cr_assert_eq(ev_from_json(m, &ev, NULL, &err), STRATA_EBAD_REQUEST);
+	cr_assert(strstr(err.msg, "message_type: unknown"), "%s", err.msg);
+	cr_assert(printable_ascii(err.msg), "%s", err.msg);
+	json_decref(m);
+
+	memcpy(buf, "storage.\x1b[31m\xff\0\x80", 17);
+	cr_assert_eq(ev_bus_decode(buf, 17, &ev, NULL, &err), STRATA_EBAD_REQUEST);
+	cr_assert(strstr(err.msg, "topic"), "%s", err.msg);
+	cr_assert(printable_ascii(err.msg), "%s", err.msg);
+
+	/* A long bad name is cut short. */
+	memset(buf, 'Z', sizeof buf);
+	m = json_pack("{s:s, s:{s%:{}}, s:i}", "message_type", "lsm_event", "data", buf,
+		      sizeof buf, "timestamp", 1);
+	cr_assert_not_null(m);
+	cr_assert_eq(ev_from_json(m, &ev, NULL, &err), STRATA_EBAD_REQUEST);
+	cr_assert(strstr(err.msg, "ZZZ...'"), "%s", err.msg);
+	cr_assert_lt(strlen(err.msg), 120);
+	json_decref(m);
+}
+
 Test(mutations, field_types_and_ranges)
 {
 	static const struct { const char *data, *n1, *n2; } bad[] = {
@@ -988,9 +1036,12 @@ Test(malformed, topic)
 	char buf[512];
 	size_t tl;
 
-	expect_bus_error("storage.buffer_pool", 19, "no NUL", "topic");
+	expect_bus_error("storage.buffer_pool", 19, "no NUL", "topic: no NUL");
 	memset(buf, 'a', 200);
-	expect_bus_error(buf, 200, "long garbage", "topic");
+	expect_bus_error(buf, 200, "long garbage", "topic: no NUL");
+	/* A NUL, but only after more bytes than any topic has. */
+	buf[150] = '\0';
+	expect_bus_error(buf, 200, "NUL too far", "topic: no NUL");
 
 	encode_sample(&sb, STRATA_EV_PageHit);
 	tl = strlen("storage.buffer_pool");
@@ -1106,7 +1157,7 @@ Test(malformed, envelope_types)
 		msgpack_pack_array(&pk, 2);
 		msgpack_pack_nil(&pk);
 		msgpack_pack_nil(&pk);
-		expect_bus_error(sb.data, sb.size, "root array", "expected a map");
+		expect_bus_error(sb.data, sb.size, "root array", "event: expected a map, got array");
 		msgpack_sbuffer_destroy(&sb);
 	}
 }
@@ -1266,7 +1317,7 @@ Test(malformed, absurd_lengths_and_depth)
 		memcpy(buf, "storage.io", 11);
 		memcpy(buf + 11, heads[h], 6);
 		snprintf(what, sizeof what, "head %zu", h);
-		expect_bus_error(buf, 17, what, "event");
+		expect_bus_error(buf, 17, what, "overruns");
 	}
 	/* A map claiming 2^31 entries inside a valid-looking envelope. */
 	{

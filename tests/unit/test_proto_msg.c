@@ -111,6 +111,11 @@ Test(request, boundaries)
 	r.args = json_array();
 	cr_assert_eq(proto_request_encode(&r, &sb), STRATA_EBAD_REQUEST);
 	json_decref(r.args);
+	/* Refused half-way, after the envelope's head was written. */
+	r.args = json_pack("{s:s%}", "k", "a\0b", (size_t)3);
+	cr_assert_not_null(r.args);
+	cr_assert_eq(proto_request_encode(&r, &sb), STRATA_EBAD_REQUEST);
+	json_decref(r.args);
 	r.args = NULL;
 	cr_assert_eq(sb.size, 4, "a refused encode leaves the buffer as it was");
 	cr_assert_eq(memcmp(sb.data, "keep", 4), 0);
@@ -696,14 +701,14 @@ Test(reply, ok_roundtrip)
 	proto_reply_clear(&out);
 }
 
-/* The "code" string on the wire, read back with plain msgpack-c. */
-static void wire_code(const msgpack_sbuffer *sb, char *code, size_t cap)
+/* error.code and error.message as they are on the wire, read with plain msgpack-c. */
+static void wire_error(const msgpack_sbuffer *sb, char *code, size_t cap, char *msg, size_t mcap)
 {
 	msgpack_unpacked up;
 	size_t off = 0;
 	uint32_t i, k;
 
-	code[0] = '\0';
+	code[0] = msg[0] = '\0';
 	msgpack_unpacked_init(&up);
 	cr_assert_eq(msgpack_unpack_next(&up, sb->data, sb->size, &off), MSGPACK_UNPACK_SUCCESS);
 	for (i = 0; i < up.data.via.map.size; i++) {
@@ -713,12 +718,22 @@ static void wire_code(const msgpack_sbuffer *sb, char *code, size_t cap)
 			continue;
 		for (k = 0; k < kv->val.via.map.size; k++) {
 			msgpack_object_kv *e = &kv->val.via.map.ptr[k];
+			int n = (int)e->val.via.str.size;
 
 			if (e->key.via.str.size == 4 && memcmp(e->key.via.str.ptr, "code", 4) == 0)
-				snprintf(code, cap, "%.*s", (int)e->val.via.str.size, e->val.via.str.ptr);
+				snprintf(code, cap, "%.*s", n, e->val.via.str.ptr);
+			if (e->key.via.str.size == 7 && memcmp(e->key.via.str.ptr, "message", 7) == 0)
+				snprintf(msg, mcap, "%.*s", n, e->val.via.str.ptr);
 		}
 	}
 	msgpack_unpacked_destroy(&up);
+}
+
+static void wire_code(const msgpack_sbuffer *sb, char *code, size_t cap)
+{
+	char msg[512];
+
+	wire_error(sb, code, cap, msg, sizeof msg);
 }
 
 Test(reply, error_codes)
@@ -765,6 +780,16 @@ Test(reply, error_codes)
 		in.err = 0; /* a failure needs a failure code */
 		roundtrip_reply(&in, &out);
 		cr_assert_eq(out.err, STRATA_EINTERNAL);
+		{
+			msgpack_sbuffer sb;
+			char code[32];
+
+			msgpack_sbuffer_init(&sb);
+			cr_assert_eq(proto_reply_encode(&in, &sb), 0);
+			wire_code(&sb, code, sizeof code);
+			cr_assert_str_eq(code, "internal");
+			msgpack_sbuffer_destroy(&sb);
+		}
 		in.err = -999;
 		roundtrip_reply(&in, &out);
 		cr_assert_eq(out.err, STRATA_EINTERNAL);
@@ -792,10 +817,45 @@ Test(reply, messages_are_valid_utf8_and_bounded)
 	struct proto_err err = { "" };
 	size_t i, n;
 
-	/* A message cut mid-character by the sender's snprintf. */
+	/* A message cut mid-character by the sender's snprintf: repaired before it is sent. */
 	snprintf(in.message, sizeof in.message, "bad key 'x\xff' and \xc3");
 	roundtrip_reply(&in, &out);
 	cr_assert_str_eq(out.message, "bad key 'x\xef\xbf\xbd' and \xef\xbf\xbd");
+	{
+		char code[32], wire[512];
+
+		msgpack_sbuffer_init(&sb);
+		cr_assert_eq(proto_reply_encode(&in, &sb), 0);
+		wire_error(&sb, code, sizeof code, wire, sizeof wire);
+		cr_assert_str_eq(code, "bad_request");
+		cr_assert_str_eq(wire, "bad key 'x\xef\xbf\xbd' and \xef\xbf\xbd");
+		msgpack_sbuffer_destroy(&sb);
+	}
+
+	/* A peer's message with a NUL and bad bytes: the reader repairs it too. */
+	{
+		msgpack_packer pk;
+
+		msgpack_sbuffer_init(&sb);
+		msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+		msgpack_pack_map(&pk, 4);
+		msgpack_pack_str_with_body(&pk, "v", 1);
+		msgpack_pack_uint8(&pk, 1);
+		msgpack_pack_str_with_body(&pk, "id", 2);
+		msgpack_pack_uint8(&pk, 1);
+		msgpack_pack_str_with_body(&pk, "ok", 2);
+		msgpack_pack_false(&pk);
+		msgpack_pack_str_with_body(&pk, "error", 5);
+		msgpack_pack_map(&pk, 2);
+		msgpack_pack_str_with_body(&pk, "code", 4);
+		msgpack_pack_str_with_body(&pk, "conflict", 8);
+		msgpack_pack_str_with_body(&pk, "message", 7);
+		msgpack_pack_str_with_body(&pk, "a\0b\x80" "c", 5);
+		cr_assert_eq(proto_reply_decode(sb.data, sb.size, &out, &err), 0, "%s", err.msg);
+		cr_assert_eq(out.err, STRATA_ECONFLICT);
+		cr_assert_str_eq(out.message, "a\xef\xbf\xbd" "b\xef\xbf\xbd" "c");
+		msgpack_sbuffer_destroy(&sb);
+	}
 
 	/* 300 two-byte characters: cut to 255 bytes or less, never inside one. */
 	for (i = 0; i < 300; i++)

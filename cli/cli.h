@@ -24,6 +24,8 @@ struct cli {
 /* Calls op with args (reference taken). 0 with *result set, or an exit code
  * (1 failed, 2 usage, 3 unreachable) after printing the error. */
 int cli_call(struct cli *c, const char *op, json_t *args, json_t **result);
+/* The same without taking args. */
+int cli_call_borrowed(struct cli *c, const char *op, const json_t *args, json_t **result);
 
 /* `strata top`: until *stop is set. Returns an exit code. */
 int cli_top(struct cli *c, volatile sig_atomic_t *stop);

@@ -75,10 +75,22 @@ static int resolve_urls(struct cli *c)
 	return 0;
 }
 
+/* Takes the reference to args. */
 int cli_call(struct cli *c, const char *op, json_t *args, json_t **result)
+{
+	int rv = cli_call_borrowed(c, op, args, result);
+	json_decref(args);
+	return rv;
+}
+
+int cli_call_borrowed(struct cli *c, const char *op, const json_t *args, json_t **result)
 {
 	char err[512];
 	int rv;
+	if (!args) {
+		fprintf(stderr, "strata: out of memory\n");
+		return 1;
+	}
 	if (!c->ctl) {
 		if ((rv = resolve_urls(c)) != 0)
 			return rv;
@@ -90,7 +102,7 @@ int cli_call(struct cli *c, const char *op, json_t *args, json_t **result)
 	uint64_t client;
 	if (getrandom(&client, sizeof(client), 0) != sizeof(client))
 		client = (uint64_t)getpid();
-	struct proto_request rq = {.id = 1, .client = client & ((1ull << 53) - 1), .args = args};
+	struct proto_request rq = {.id = 1, .client = client & ((1ull << 53) - 1), .args = (json_t *)args};
 	snprintf(rq.op, sizeof(rq.op), "%s", op);
 	msgpack_sbuffer sb;
 	msgpack_sbuffer_init(&sb);

@@ -5,6 +5,8 @@
  * and needs no IPC. Rates are deltas between two one-second samples.
  */
 #include <errno.h>
+#include <signal.h>
+#include <sys/types.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +70,14 @@ int cli_top(struct cli *c, volatile sig_atomic_t *stop)
 	if (rv != 0) {
 		fprintf(stderr, "strata top: cannot map the stats segment: %s\n", strata_strerror(rv));
 		return 1;
+	}
+	/* A segment left by a stratad that crashed stays until the next start:
+	 * its figures are frozen, so say it is not running. */
+	if (kill((pid_t)h->pid, 0) != 0 && errno == ESRCH) {
+		fprintf(stderr, "strata top: no stratad is running on %s (pid %llu has exited)\n",
+			c->data_real, (unsigned long long)h->pid);
+		shm_detach_stats(h, bytes);
+		return 3;
 	}
 	struct sample prev, now;
 	take(s, &prev);

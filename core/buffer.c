@@ -206,20 +206,49 @@ static bool better_victim(struct bufpool *bp, const struct shm_frame_desc *a,
 
 /* ---- writing a frame (R5, R6) ---- */
 
-static _Thread_local void *flush_buf;
-static _Thread_local size_t flush_buf_size;
+/* One page-aligned copy buffer per thread that flushes, freed when the
+ * thread exits (a pthread key destructor: _Thread_local has none). */
+struct flush_buffer {
+	size_t size;
+	void *data;
+};
+static pthread_key_t flush_key;
+static pthread_once_t flush_once = PTHREAD_ONCE_INIT;
+
+static void flush_buffer_free(void *p)
+{
+	struct flush_buffer *b = p;
+	free(b->data);
+	free(b);
+}
+
+static void flush_key_make(void)
+{
+	(void)pthread_key_create(&flush_key, flush_buffer_free);
+}
 
 static void *thread_buffer(size_t size)
 {
-	if (flush_buf_size < size) {
-		free(flush_buf);
-		flush_buf = NULL;
-		flush_buf_size = 0;
-		if (posix_memalign(&flush_buf, 4096, size) != 0)
+	if (pthread_once(&flush_once, flush_key_make) != 0)
+		return NULL;
+	struct flush_buffer *b = pthread_getspecific(flush_key);
+	if (!b) {
+		if (!(b = calloc(1, sizeof(*b))))
 			return NULL;
-		flush_buf_size = size;
+		if (pthread_setspecific(flush_key, b) != 0) {
+			free(b);
+			return NULL;
+		}
 	}
-	return flush_buf;
+	if (b->size < size) {
+		free(b->data);
+		b->data = NULL;
+		b->size = 0;
+		if (posix_memalign(&b->data, 4096, size) != 0)
+			return NULL;
+		b->size = size;
+	}
+	return b->data;
 }
 
 /*

@@ -93,6 +93,11 @@ int dispatch_handle(void *arg, const void *req, size_t len, void **reply, size_t
 		proto_request_clear(&rq);
 		return rv;
 	}
+	if (atomic_load(&d->stopping)) {
+		rv = error_reply(rq.id, STRATA_EUNAVAILABLE, "stratad is shutting down", reply, reply_len);
+		proto_request_clear(&rq);
+		return rv;
+	}
 	const struct op_def *op = dispatch_find(rq.op);
 	if (!op || (op->debug && !d->opt.debug_ops)) {
 		char msg[128];

@@ -163,7 +163,10 @@ int main(int argc, char **argv)
 	atomic_store(&d.stopping, true);
 	rc = 0;
 
-	ipc_server_stop(srv); /* no new requests; running ones finish */
+	/* Requests still arriving are answered "shutting down" (dispatch);
+	 * running ones finish and their replies go out. */
+	ipc_server_drain(srv, 30000);
+	ipc_server_stop(srv);
 out_publisher:
 	storage_quiesce(d.storage); /* flush before the last events go out */
 	publisher_stop(pub);        /* publishes what is still queued */

@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "frontend/auth.h"
 #include "frontend/bridge.h"
 #include "proto/event_codec.h"
 #include "strata/error.h"
@@ -53,13 +54,38 @@ static int stream_of_path(const char *path)
 	return ev_family_from_path(fam);
 }
 
+/* The bearer token of an upgrade: the Authorization header, or (browsers
+ * cannot set headers on a WebSocket) a token=... query argument. */
+static bool ws_authorised(struct front *f, struct lws *wsi)
+{
+	if (!f->auth)
+		return true;
+	char hdr[600] = "";
+	enum role role;
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+	    lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
+	    auth_check(f->auth, hdr, &role) == 0)
+		return role >= ROLE_READ;
+	char frag[600];
+	for (int i = 0; i < 32; i++) {
+		if (lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) <= 0)
+			break;
+		if (strncmp(frag, "token=", 6) == 0) {
+			snprintf(hdr, sizeof(hdr), "Bearer %s", frag + 6);
+			return auth_check(f->auth, hdr, &role) == 0 && role >= ROLE_READ;
+		}
+	}
+	return false;
+}
+
 int ws_on_filter(struct front *f, struct lws *wsi)
 {
-	(void)f;
 	char path[256];
 	if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
 		return 1;
-	return stream_of_path(path) < 0 ? 1 : 0;
+	if (stream_of_path(path) < 0)
+		return 1;
+	return ws_authorised(f, wsi) ? 0 : 1;
 }
 
 /* Queues m for s (a reference is taken). */

@@ -58,8 +58,13 @@ struct ipc_server;
 int ipc_server_start(struct ipc_server **out, const struct ipc_server_opts *o, char *err,
 		     size_t errlen);
 
-/* Stops accepting, lets running handlers finish, frees everything.
- * Replies not yet sent are dropped. NULL is a no-op. */
+/* Waits up to drain_ms until no request is being handled or answered (its
+ * reply is on its way). New requests keep being served meanwhile: the
+ * handler should answer them at once (stratad says "shutting down"). */
+void ipc_server_drain(struct ipc_server *s, int drain_ms);
+
+/* Stops accepting, lets queued handlers finish (replies not yet sent are
+ * dropped: call ipc_server_drain first), frees everything. NULL: no-op. */
 void ipc_server_stop(struct ipc_server *s);
 
 /* ---- control client ---- */

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -47,10 +48,12 @@ struct ipc_server {
 	unsigned nctx;
 	pthread_t *workers;
 	unsigned nworkers;
-	pthread_mutex_t lock;     /* guards queue_head/tail, stopping */
+	pthread_mutex_t lock;     /* guards queue_head/tail, stopping, busy */
 	pthread_cond_t cond;
+	pthread_cond_t idle;      /* signalled when busy drops to 0 */
 	struct server_ctx *queue_head, *queue_tail;
 	bool stopping;
+	unsigned busy;            /* contexts in WORK or SEND */
 };
 
 static void ctx_recv(struct server_ctx *c)
@@ -79,6 +82,7 @@ static void ctx_callback(void *arg)
 		c->state = CTX_WORK;
 		c->next = NULL;
 		pthread_mutex_lock(&s->lock);
+		s->busy++;
 		if (s->queue_tail)
 			s->queue_tail->next = c;
 		else
@@ -90,6 +94,10 @@ static void ctx_callback(void *arg)
 	case CTX_SEND:
 		if (rv != 0)
 			nng_msg_free(nng_aio_get_msg(c->aio));
+		pthread_mutex_lock(&s->lock);
+		if (--s->busy == 0)
+			pthread_cond_broadcast(&s->idle);
+		pthread_mutex_unlock(&s->lock);
 		if (rv == NNG_ECLOSED || rv == NNG_ECANCELED) {
 			c->state = CTX_DONE;
 			return;
@@ -122,6 +130,10 @@ static void serve_one(struct ipc_server *s, struct server_ctx *c)
 	free(reply);
 	if (m)
 		nng_msg_free(m);
+	pthread_mutex_lock(&s->lock);
+	if (--s->busy == 0)
+		pthread_cond_broadcast(&s->idle);
+	pthread_mutex_unlock(&s->lock);
 	ctx_recv(c);
 }
 
@@ -171,6 +183,7 @@ int ipc_server_start(struct ipc_server **out, const struct ipc_server_opts *o, c
 	size_t max_msg = o->max_msg ? o->max_msg : IPC_DEFAULT_MAX_MSG;
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->cond, NULL);
+	pthread_cond_init(&s->idle, NULL);
 
 	if ((rv = nng_rep0_open(&s->sock)) != 0) {
 		snprintf(err, errlen, "nng_rep0_open: %s", nng_strerror(rv));
@@ -242,8 +255,31 @@ fail_close:
 fail_free:
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->idle);
 	free(s);
 	return ret;
+}
+
+void ipc_server_drain(struct ipc_server *s, int drain_ms)
+{
+	if (!s)
+		return;
+	/* Requests already running get their replies out: wait (bounded)
+	 * until no context is working or sending. The owner's handler is
+	 * expected to answer new requests quickly meanwhile (stratad says
+	 * "shutting down"), so this converges. */
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += drain_ms / 1000;
+	deadline.tv_nsec += (long)(drain_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (s->busy > 0 && pthread_cond_timedwait(&s->idle, &s->lock, &deadline) == 0)
+		;
+	pthread_mutex_unlock(&s->lock);
 }
 
 void ipc_server_stop(struct ipc_server *s)
@@ -264,6 +300,7 @@ void ipc_server_stop(struct ipc_server *s)
 		nng_aio_free(s->ctxs[i].aio); /* waits for a running callback */
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
+	pthread_cond_destroy(&s->idle);
 	free(s->ctxs);
 	free(s->workers);
 	free(s);

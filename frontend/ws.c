@@ -66,7 +66,7 @@ static bool ws_authorised(struct front *f, struct lws *wsi)
 	    lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
 	    auth_check(f->auth, hdr, &role) == 0)
 		return role >= ROLE_READ;
-	char frag[600];
+	char frag[512];
 	for (int i = 0; i < 32; i++) {
 		if (lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) <= 0)
 			break;

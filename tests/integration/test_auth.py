@@ -59,7 +59,7 @@ def test_websocket_needs_a_valid_token(authed):
             # Accepted: it must at least not stream storage events.
             got = []
             try:
-                got.append(await asyncio.wait_for(ws.recv(), 1.0 if not headers else 1.0))
+                got.append(await asyncio.wait_for(ws.recv(), EVENT_TIMEOUT))
                 got.append(await asyncio.wait_for(ws.recv(), EVENT_TIMEOUT))
             except (asyncio.TimeoutError, websockets.exceptions.ConnectionClosed):
                 pass

@@ -107,6 +107,19 @@ def test_top_after_a_crash_says_no_stratad(strata):
     assert "no stratad" in r.stderr or "not running" in r.stderr, r.stderr
 
 
+@pytest.mark.parametrize("args", [
+    ["status"], ["--json", "status"], ["ping"], ["call", "sys.ping"],
+    ["call", "events.replay", '{"family":"io","after":0}'],
+    ["--count", "1", "events", "buffer-pool"], ["--count", "1", "--json", "top"],
+], ids=lambda a: " ".join(a))
+def test_cli_does_not_leak(stratad, args):
+    """With LeakSanitizer on (sanitizer builds), a successful command exits
+    0 with no leak report. In a normal build this only checks the exit."""
+    r = stratad.cli(*args, detect_leaks=True)
+    assert "LeakSanitizer" not in r.stderr, f"`strata {' '.join(args)}` leaks:\n{r.stderr}"
+    assert r.returncode == 0, r.stderr
+
+
 def test_call_with_bad_json_args_is_a_usage_error(stratad):
     r = stratad.cli("call", "sys.ping", "{not json")
     assert r.returncode == 2, (r.returncode, r.stderr)

@@ -15,6 +15,7 @@ static const struct op_def *const op_tables[] = {
 	ops_sys,
 	ops_events,
 	ops_storage,
+	ops_lsm,
 };
 
 const struct op_def *dispatch_find(const char *name)

@@ -37,6 +37,7 @@ struct op_def {
 extern const struct op_def ops_sys[];
 extern const struct op_def ops_events[];
 extern const struct op_def ops_storage[];
+extern const struct op_def ops_lsm[];
 
 /* JSON figures shared by several ops (daemon/ops_pages.c). */
 json_t *buffer_stats_json(struct stratad *d);

@@ -31,6 +31,7 @@
 #include "daemon/publisher.h"
 #include "daemon/replay.h"
 #include "daemon/storage.h"
+#include "daemon/trees.h"
 #include "daemon/stratad.h"
 #include "ipc/ipc.h"
 #include "shm/segment.h"
@@ -125,6 +126,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "stratad: %s\n", err);
 		goto out_shm;
 	}
+	if (trees_open(&d.trees, d.data_dir, err, sizeof(err)) != 0) {
+		fprintf(stderr, "stratad: %s\n", err);
+		goto out_storage;
+	}
 	if (dedup_create(&d.dedup) != 0 || replay_create(&d.replay, d.opt.replay_size) != 0) {
 		fprintf(stderr, "stratad: out of memory\n");
 		goto out_storage;
@@ -176,6 +181,8 @@ out_tables:
 	replay_destroy(d.replay);
 	dedup_destroy(d.dedup);
 out_storage:
+	if (trees_close(d.trees) != 0)
+		rc = 1;
 	if (storage_close(d.storage) != 0)
 		rc = 1;
 out_shm:

@@ -18,6 +18,7 @@ struct replay;
 struct dedup;
 struct ipc_pub;
 struct storage;
+struct trees;
 
 struct stratad {
 	/* immutable after start */
@@ -30,6 +31,7 @@ struct stratad {
 	struct dedup *dedup;
 	struct ipc_pub *pub;
 	struct storage *storage;   /* core objects (disk, buffer pool, ...) */
+	struct trees *trees;       /* named LSM trees */
 	size_t max_msg;            /* NNG_OPT_RECVMAXSZ and the reply limit */
 
 	_Atomic bool stopping;

@@ -1,6 +1,7 @@
 #include "frontend/routes.h"
 
 #include <ctype.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -70,6 +71,37 @@ int route_build_default(const struct route_req *rq, json_t **args, char *msg, si
 	return 0;
 }
 
+/* For routes whose path and query values are names, keys and ranges: they
+ * stay strings ("123" is a key, not a number), except the known numeric
+ * and boolean query arguments. */
+static int build_strings(const struct route_req *rq, json_t **args, char *msg, size_t msglen)
+{
+	if (rq->body && !json_is_object(rq->body)) {
+		snprintf(msg, msglen, "the request body must be a JSON object");
+		return STRATA_EBAD_REQUEST;
+	}
+	json_t *a = rq->body ? json_deep_copy(rq->body) : json_object();
+	if (!a)
+		return STRATA_ENOMEM;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)rq->query, k, v) {
+		const char *s = json_string_value(v);
+		json_t *nv;
+		if (strcmp(k, "limit") == 0 && s && all_digits(s))
+			nv = json_integer(strtoll(s, NULL, 10));
+		else if (strcmp(k, "sync") == 0 && s && (!strcmp(s, "true") || !strcmp(s, "false")))
+			nv = json_boolean(!strcmp(s, "true"));
+		else
+			nv = json_incref(v);
+		json_object_set_new(a, k, nv);
+	}
+	json_object_foreach((json_t *)rq->params, k, v)
+		json_object_set(a, k, v);
+	*args = a;
+	return 0;
+}
+
 static void local_healthz(struct front *f, const struct route_req *rq, int *status, json_t **body)
 {
 	(void)f, (void)rq;
@@ -131,6 +163,28 @@ const struct route routes[] = {
 	 "read several pages at once through the buffer pool"},
 	{M_POST, "/api/v1/storage/io/vectored-write", ROLE_ADMIN, "io.vectored_write", NULL, NULL, 0,
 	 "replace whole page images through the buffer pool and the redo log"},
+
+	{M_POST, "/api/v1/storage/lsm", ROLE_WRITE, "lsm.create", build_strings, NULL, 201,
+	 "create an LSM tree: {name, sync: none|commit|interval, memtable_bytes, compression, ...}"},
+	{M_GET, "/api/v1/storage/lsm", ROLE_READ, "lsm.list", NULL, NULL, 0, "list LSM trees"},
+	{M_DELETE, "/api/v1/storage/lsm/{name}", ROLE_WRITE, "lsm.drop", build_strings, NULL, 0,
+	 "drop an LSM tree and its files"},
+	{M_PUT, "/api/v1/storage/lsm/{name}/put", ROLE_WRITE, "lsm.put", build_strings, NULL, 0,
+	 "put {key, value} (or key_b64/value_b64; optional sync)"},
+	{M_GET, "/api/v1/storage/lsm/{name}/get/{key}", ROLE_READ, "lsm.get", build_strings, NULL, 0,
+	 "get a key (404 if absent; ?encoding=base64 for binary)"},
+	{M_DELETE, "/api/v1/storage/lsm/{name}/delete/{key}", ROLE_WRITE, "lsm.delete", build_strings,
+	 NULL, 0, "delete a key (404 if absent)"},
+	{M_GET, "/api/v1/storage/lsm/{name}/scan", ROLE_READ, "lsm.scan", build_strings, NULL, 0,
+	 "scan [start, end) with ?start=&end=&limit= (max 1000); 'next' continues"},
+	{M_POST, "/api/v1/storage/lsm/{name}/batch", ROLE_WRITE, "lsm.batch", build_strings, NULL, 0,
+	 "atomic batch {ops: [{put:{key,value}}, {delete:{key}}]}"},
+	{M_POST, "/api/v1/storage/lsm/{name}/compact", ROLE_WRITE, "lsm.compact", build_strings, NULL,
+	 0, "compact the whole tree"},
+	{M_POST, "/api/v1/storage/lsm/{name}/flush", ROLE_WRITE, "lsm.flush", build_strings, NULL, 0,
+	 "flush the memtable to an SSTable"},
+	{M_GET, "/api/v1/storage/lsm/{name}/stats", ROLE_READ, "lsm.stats", build_strings, NULL, 0,
+	 "tree statistics: levels, files, bloom, write amplification, stalls"},
 };
 const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
 

@@ -23,6 +23,7 @@ struct wsmsg *wsmsg_new(const char *json, size_t len, int family)
 	m->refs = 1;
 	m->family = family;
 	m->seq = m->epoch = 0;
+	m->subject[0] = '\0';
 	m->len = len;
 	memcpy(m->data + LWS_PRE, json, len);
 	return m;

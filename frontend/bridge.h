@@ -24,6 +24,7 @@ struct wsmsg {
 	int refs;
 	int family;        /* enum strata_ev_family, or -1 for notices to all */
 	uint64_t seq, epoch;
+	char subject[64];  /* tree_name / table_name of the event, or "" */
 	size_t len;        /* JSON bytes at data + LWS_PRE */
 	unsigned char data[];
 };

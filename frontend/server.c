@@ -97,6 +97,22 @@ static const struct lws_http_mount mount_all = {
 	.origin_protocol = LWSMPRO_CALLBACK,
 };
 
+/* The object an event is about (its tree_name or table_name), for
+ * per-object stream filters. */
+static void subject_of(const struct strata_event *ev, char *out, size_t n)
+{
+	size_t cnt = 0;
+	const struct ev_field *f = ev_fields((enum strata_ev_variant)ev->variant, &cnt);
+	out[0] = '\0';
+	for (size_t i = 0; f && i < cnt; i++) {
+		if (f[i].type == STRATA_FT_STR &&
+		    (strcmp(f[i].name, "tree_name") == 0 || strcmp(f[i].name, "table_name") == 0)) {
+			snprintf(out, n, "%s", (const char *)&ev->u + f[i].offset);
+			return;
+		}
+	}
+}
+
 /* nng thread: one bus message -> one rendered, shareable WebSocket message. */
 static void on_bus_message(void *arg, const void *msg, size_t len)
 {
@@ -121,6 +137,7 @@ static void on_bus_message(void *arg, const void *msg, size_t len)
 	}
 	m->seq = live.seq;
 	m->epoch = live.epoch;
+	subject_of(&ev, m->subject, sizeof(m->subject));
 	it->kind = BRIDGE_EVENT;
 	it->msg = m;
 	bridge_push(f->bridge, it);

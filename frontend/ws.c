@@ -139,6 +139,16 @@ int ws_on_established(struct front *f, struct lws *wsi, struct ws_session *s)
 	s->wsi = wsi;
 	s->stream = stream;
 	s->mask = stream == STRATA_FAM_COUNT ? ALL_FAMILIES : 1u << stream;
+	/* ?tree=NAME or ?table=NAME: events about that object only. */
+	char frag[128];
+	for (int i = 0; i < 16; i++) {
+		if (lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) <= 0)
+			break;
+		if (strncmp(frag, "tree=", 5) == 0)
+			snprintf(s->subject, sizeof(s->subject), "%.63s", frag + 5);
+		else if (strncmp(frag, "table=", 6) == 0)
+			snprintf(s->subject, sizeof(s->subject), "%.63s", frag + 6);
+	}
 	s->qcap = f->opt.ws_queue_max;
 	s->q = calloc(s->qcap, sizeof(*s->q));
 	if (!s->q)
@@ -288,9 +298,13 @@ void ws_on_closed(struct front *f, struct ws_session *s)
 
 void ws_broadcast(struct front *f, struct wsmsg *m)
 {
-	for (struct ws_session *s = f->ws_clients; s; s = s->next)
-		if (m->family < 0 || (s->mask & (1u << m->family)))
-			enqueue(f, s, m);
+	for (struct ws_session *s = f->ws_clients; s; s = s->next) {
+		if (m->family >= 0 && !(s->mask & (1u << m->family)))
+			continue;
+		if (s->subject[0] && m->subject[0] && strcmp(s->subject, m->subject) != 0)
+			continue;
+		enqueue(f, s, m);
+	}
 }
 
 void ws_connection_changed(struct front *f, bool up)

@@ -18,6 +18,7 @@ struct ws_session {
 	struct lws *wsi;
 	int stream;            /* family index, or STRATA_FAM_COUNT for all */
 	unsigned mask;         /* families delivered */
+	char subject[64];      /* only events about this tree/table ("": all) */
 	struct wsmsg **q;      /* ring of qcap */
 	unsigned qhead, qcount, qcap;
 	uint64_t lagged;       /* dropped since the last lagged notice */

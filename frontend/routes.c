@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "frontend/front.h"
+#include "proto/event_codec.h"
 #include "ipc/ipc.h"
 #include "strata/error.h"
 #include "strata/version.h"
@@ -123,7 +124,11 @@ static void local_readyz(struct front *f, const struct route_req *rq, int *statu
 			  "stratad is unreachable", "control_connected", ctl, "events_connected", ev);
 }
 
+static void local_openapi(struct front *f, const struct route_req *rq, int *status, json_t **body);
+
 const struct route routes[] = {
+	{M_GET, "/api/v1/openapi.json", ROLE_PUBLIC, NULL, NULL, local_openapi, 0,
+	 "this OpenAPI 3 document, generated from the route table and the event definitions"},
 	{M_GET, "/healthz", ROLE_PUBLIC, NULL, NULL, local_healthz, 0, "process is alive"},
 	{M_GET, "/readyz", ROLE_PUBLIC, NULL, NULL, local_readyz, 0,
 	 "200 when stratad is reachable, else 503"},
@@ -242,4 +247,105 @@ const struct route *routes_match(enum http_method m, const char *path, json_t **
 			 http_method_name(r->method));
 	}
 	return NULL;
+}
+
+/* ---- OpenAPI, derived from the route table and proto's event fields ---- */
+
+static json_t *schema_of_type(enum strata_ev_field_type t)
+{
+	switch (t) {
+	case STRATA_FT_F64: return json_pack("{s:s, s:s}", "type", "number", "format", "double");
+	case STRATA_FT_STR: return json_pack("{s:s, s:i}", "type", "string", "maxLength", STRATA_EV_STR_MAX - 1);
+	case STRATA_FT_I64: return json_pack("{s:s, s:s}", "type", "integer", "format", "int64");
+	case STRATA_FT_U32: return json_pack("{s:s, s:i, s:I}", "type", "integer", "minimum", 0, "maximum", (json_int_t)UINT32_MAX);
+	default: return json_pack("{s:s, s:s, s:i}", "type", "integer", "format", "int64", "minimum", 0);
+	}
+}
+
+static json_t *event_schemas(void)
+{
+	json_t *schemas = json_object();
+	for (int v = 0; v < STRATA_EV_COUNT; v++) {
+		size_t n;
+		const struct ev_field *f = ev_fields((enum strata_ev_variant)v, &n);
+		json_t *props = json_object(), *req = json_array();
+		for (size_t i = 0; i < n; i++) {
+			json_object_set_new(props, f[i].name, schema_of_type(f[i].type));
+			if (!f[i].optional)
+				json_array_append_new(req, json_string(f[i].name));
+		}
+		const char *name = ev_variant_name((enum strata_ev_variant)v);
+		const char *mt = ev_family_message_type(strata_ev_family_of((enum strata_ev_variant)v));
+		json_object_set_new(schemas, name, json_pack(
+			"{s:s, s:s, s:{s:{s:s, s:[s]}, s:{s:s, s:{s:{s:s, s:o, s:o}}, s:[s]}, s:{s:s}, s:{s:s}, s:{s:s}},"
+			" s:[s, s, s]}",
+			"type", "object", "description", "WebSocket message (live messages add seq and epoch)",
+			"properties",
+			"message_type", "type", "string", "enum", mt,
+			"data", "type", "object", "properties", name, "type", "object", "properties", props,
+			"required", req, "required", name,
+			"timestamp", "type", "integer",
+			"seq", "type", "integer",
+			"epoch", "type", "integer",
+			"required", "message_type", "data", "timestamp"));
+	}
+	return schemas;
+}
+
+static void local_openapi(struct front *f, const struct route_req *rq, int *status, json_t **body)
+{
+	(void)f, (void)rq;
+	json_t *paths = json_object();
+	for (size_t i = 0; i < routes_count; i++) {
+		const struct route *r = &routes[i];
+		json_t *item = json_object_get(paths, r->pattern);
+		if (!item) {
+			item = json_object();
+			json_object_set_new(paths, r->pattern, item);
+		}
+		json_t *params = json_array();
+		for (const char *p = strchr(r->pattern, '{'); p; p = strchr(p + 1, '{')) {
+			const char *e = strchr(p, '}');
+			if (!e)
+				break;
+			json_array_append_new(params, json_pack("{s:s#, s:s, s:b, s:{s:s}}", "name", p + 1,
+								(int)(e - p - 1), "in", "path", "required", 1,
+								"schema", "type", "string"));
+		}
+		char method[16];
+		snprintf(method, sizeof(method), "%s", http_method_name(r->method));
+		for (char *c = method; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+		char ok[8];
+		snprintf(ok, sizeof(ok), "%d", r->ok_status ? r->ok_status : 200);
+		json_t *op = json_pack(
+			"{s:s, s:s, s:o, s:{s:{s:s, s:{s:{s:{s:s}}}}, s:{s:s, s:{s:{s:{s:s}}}}}}",
+			"summary", r->summary, "x-required-role", role_name(r->role), "parameters", params,
+			"responses", ok, "description", "success", "content", "application/json", "schema",
+			"type", "object", "default", "description", "error", "content", "application/json",
+			"schema", "$ref", "#/components/schemas/Error");
+		if (r->op)
+			json_object_set_new(op, "x-control-op", json_string(r->op));
+		if (r->role != ROLE_PUBLIC)
+			json_object_set_new(op, "security", json_pack("[{s:[]}]", "bearer"));
+		if (r->method == M_POST || r->method == M_PUT || r->method == M_PATCH)
+			json_object_set_new(op, "requestBody",
+					    json_pack("{s:b, s:{s:{s:{s:s}}}}", "required", 0, "content",
+						      "application/json", "schema", "type", "object"));
+		json_object_set_new(item, method, op);
+	}
+	json_t *schemas = event_schemas();
+	json_object_set_new(schemas, "Error", json_pack(
+		"{s:s, s:{s:{s:s, s:{s:{s:s}, s:{s:s}}, s:[s, s]}}, s:[s]}", "type", "object",
+		"properties", "error", "type", "object", "properties", "code", "type", "string",
+		"message", "type", "string", "required", "code", "message", "required", "error"));
+	*body = json_pack("{s:s, s:{s:s, s:s, s:s}, s:o, s:{s:o, s:{s:{s:s, s:s}}}}",
+			  "openapi", "3.0.3",
+			  "info", "title", "Strata storage API", "version", STRATA_VERSION,
+			  "description", "REST over stratad; WebSocket streams under /api/v1/ws/storage "
+			  "carry the event schemas below",
+			  "paths", paths,
+			  "components", "schemas", schemas, "securitySchemes", "bearer", "type", "http",
+			  "scheme", "bearer");
+	*status = *body ? 200 : 500;
 }

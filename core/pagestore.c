@@ -1,6 +1,7 @@
 #include "core/pagestore.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +34,25 @@ static int wal_flush_hook(void *arg, uint64_t lsn)
 }
 
 /* Recovery: one logged image back into the data file. */
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
 static int apply_image(void *arg, uint64_t id, void *image, uint64_t lsn)
 {
 	struct pagestore *ps = arg;
+	if (id >= DISK_FIRST_PAGE && all_zero(image, ps->page_size)) {
+		/* A free record (free_logged): the page left use here. A later
+		 * image of the same id (reallocated) takes it back. */
+		if (id >= disk_num_pages(ps->disk))
+			return 0;
+		int rv = disk_free_page(ps->disk, id);
+		return rv == STRATA_ECONFLICT ? 0 : rv;
+	}
 	if (id < DISK_FIRST_PAGE || id != page_id(image) || page_validate(image, ps->page_size) != 0)
 		return 0; /* cannot come from us: the CRC matched but the image is not a page */
 	int rv = disk_ensure_page(ps->disk, id);
@@ -153,6 +170,30 @@ int ps_close(struct pagestore *ps)
 
 /* Logs the page held exclusively in p, stamps its LSN, releases it dirty,
  * and waits for durability when asked. */
+/* Frees page_id for good: the free is logged first (an all-zero image, see
+ * apply_image), so replaying older images of the page after a crash cannot
+ * bring it back, and only then does the id go back to the free list (a
+ * reallocation's image therefore always follows the free in the log). */
+static int free_logged(struct pagestore *ps, uint64_t page_id, bool sync)
+{
+	void *zero = calloc(1, ps->page_size);
+	if (!zero)
+		return STRATA_ENOMEM;
+	uint64_t lsn;
+	int rv = wal_log_page(ps->wal, page_id, zero, &lsn);
+	free(zero);
+	if (rv == 0 && sync)
+		rv = wal_flush(ps->wal, lsn);
+	/* A reader may still hold the frame for a moment: pins are short. */
+	for (int tries = 0; rv == 0 && (rv = bp_discard(ps->bp, page_id)) == STRATA_EBUSY && tries < 100000; tries++) {
+		rv = 0;
+		sched_yield();
+	}
+	if (rv == 0)
+		rv = disk_free_page(ps->disk, page_id);
+	return rv;
+}
+
 static int log_and_release(struct pagestore *ps, struct bp_page *p, bool sync)
 {
 	uint64_t lsn;
@@ -330,8 +371,7 @@ int ps_page_split(struct pagestore *ps, uint64_t page_id, bool sync, uint64_t *n
 		uint64_t nid = np.page_id;
 		bp_release(ps->bp, &np, false);
 		bp_release(ps->bp, &p, false);
-		if (bp_discard(ps->bp, nid) == 0)
-			(void)disk_free_page(ps->disk, nid);
+		(void)free_logged(ps, nid, false);
 		return rv;
 	}
 	/* Log the new page first: if we crash between the two records, the
@@ -376,12 +416,12 @@ int ps_page_merge(struct pagestore *ps, uint64_t page1, uint64_t page2, bool syn
 		bp_release(ps->bp, plo, false);
 		return rv;
 	}
-	rv = log_and_release(ps, &a, sync);
-	/* page2 is now empty of meaning: free it. Its frame goes first so a
-	 * later allocation of the id starts clean. */
+	rv = log_and_release(ps, &a, false);
+	/* page2's records now live in page1: free it, durably (its frame
+	 * goes first so a later allocation of the id starts clean). */
 	bp_release(ps->bp, &b, false);
-	if (rv == 0 && bp_discard(ps->bp, page2) == 0)
-		rv = disk_free_page(ps->disk, page2);
+	if (rv == 0)
+		rv = free_logged(ps, page2, sync);
 	*moved = m;
 	stat_add(&core_stats()->pages.merges, 1);
 	struct strata_event ev = {.variant = STRATA_EV_PageMerged};

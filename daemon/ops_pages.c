@@ -257,12 +257,21 @@ static int arg_page(const json_t *args, const char *name, uint64_t *id, char *ms
 	return arg_u64(args, name, true, 0, 1, UINT64_MAX / 2, id, msg, msglen);
 }
 
-static int arg_slot(const json_t *args, uint16_t *slot, char *msg, size_t msglen)
+/* A slot number; one no page can have is simply not found. */
+static int arg_slot(const json_t *args, uint64_t page_id, uint16_t *slot, char *msg,
+		    size_t msglen)
 {
 	uint64_t v;
-	int rv = arg_u64(args, "slot", true, 0, 0, PAGE_MAX_SLOTS - 1, &v, msg, msglen);
+	int rv = arg_u64(args, "slot", true, 0, 0, UINT64_MAX / 2, &v, msg, msglen);
+	if (rv)
+		return rv;
+	if (v >= PAGE_MAX_SLOTS) {
+		snprintf(msg, msglen, "page %llu has no slot %llu", (unsigned long long)page_id,
+			 (unsigned long long)v);
+		return STRATA_ENOT_FOUND;
+	}
 	*slot = (uint16_t)v;
-	return rv;
+	return 0;
 }
 
 /* Decodes args.data (base64) into a malloc'd buffer. */
@@ -450,7 +459,7 @@ static int op_record_get(struct stratad *d, const json_t *args, json_t **result,
 	uint64_t id;
 	uint16_t slot;
 	int rv;
-	if ((rv = arg_page(args, "page_id", &id, msg, msglen)) || (rv = arg_slot(args, &slot, msg, msglen)))
+	if ((rv = arg_page(args, "page_id", &id, msg, msglen)) || (rv = arg_slot(args, id, &slot, msg, msglen)))
 		return rv;
 	size_t cap = ps_page_size(PS(d)), len;
 	void *buf = malloc(cap);
@@ -487,7 +496,7 @@ static int op_record_update(struct stratad *d, const json_t *args, json_t **resu
 	size_t max = page_max_record(ps_page_size(PS(d)));
 	int rv;
 	if ((rv = arg_page(args, "page_id", &id, msg, msglen)) ||
-	    (rv = arg_slot(args, &slot, msg, msglen)) ||
+	    (rv = arg_slot(args, id, &slot, msg, msglen)) ||
 	    (rv = arg_bool(args, "sync", true, &sync, msg, msglen)) ||
 	    (rv = arg_data(args, max, &data, &len, msg, msglen)))
 		return rv;
@@ -512,7 +521,7 @@ static int op_record_delete(struct stratad *d, const json_t *args, json_t **resu
 	bool sync;
 	int rv;
 	if ((rv = arg_page(args, "page_id", &id, msg, msglen)) ||
-	    (rv = arg_slot(args, &slot, msg, msglen)) ||
+	    (rv = arg_slot(args, id, &slot, msg, msglen)) ||
 	    (rv = arg_bool(args, "sync", true, &sync, msg, msglen)))
 		return rv;
 	rv = ps_record_delete(PS(d), id, slot, sync);

@@ -34,3 +34,11 @@ for qd in 1 32; do
   echo "qd=$qd strata_iops=${ours:-0} fio_iops=${fio_iops:-0} ratio=$(ratio "${ours:-0}" "${fio_iops:-0}")   [$line]"
 done
 [ -n "$(command -v fio)" ] || echo "(fio not installed: make bench-deps)"
+
+echo
+echo "== LSM: db_bench-style workloads, Strata core/lsm vs RocksDB and LevelDB, one process (target >= 1.0x the faster)"
+if [ -x "$BUILD/bench/lsm_bench" ]; then
+  "$BUILD/bench/lsm_bench" --dir="$DIR/lsm" ${LSM_BENCH_ARGS:-}
+else
+  echo "(lsm_bench not built: make bench-deps && make $BUILD/bench/lsm_bench)"
+fi

@@ -93,6 +93,8 @@ static int options_fill(struct lsm_options *o, const struct lsm_options *in)
 		o->bloom_bits_per_key = 10;
 	if (!o->sync_interval_ms)
 		o->sync_interval_ms = 100;
+	if (!o->block_cache_bytes)
+		o->block_cache_bytes = 8u << 20;
 	if (o->max_immutables > LSM_MAX_IMM || o->max_levels < 2 ||
 	    o->max_levels > LSM_MAX_LEVELS || o->level_ratio < 2 || o->bloom_bits_per_key > 64 ||
 	    o->block_bytes > (16u << 20) || o->sync > LSM_SYNC_INTERVAL ||
@@ -204,7 +206,7 @@ int lsm_table_finish(struct lsm *t, uint64_t number, struct lsm_sst_writer *w,
 		goto out;
 	}
 	if ((rv = file_sync_dir(t->dir)) ||
-	    (rv = lsm_file_open(out, t->dir, number, info.size, info.entries, info.smallest,
+	    (rv = lsm_file_open(out, t->dir, t->cache, number, info.size, info.entries, info.smallest,
 				info.slen, info.largest, info.llen)))
 		(void)unlink(path);
 out:
@@ -598,7 +600,9 @@ static int write_ops(struct lsm *t, const struct lsm_batch_op *ops, size_t n,
 	}
 	if (size > BATCH_MAX)
 		return STRATA_ETOO_LARGE;
-	uint8_t *rec = malloc((size_t)size);
+	/* small records (the common put) are encoded on the stack: no malloc */
+	uint8_t stack_rec[512];
+	uint8_t *rec = size <= sizeof(stack_rec) ? stack_rec : malloc((size_t)size);
 	if (!rec)
 		return STRATA_ENOMEM;
 	size_t len = LSM_WAL_HDR + 12;
@@ -662,12 +666,14 @@ static int write_ops(struct lsm *t, const struct lsm_batch_op *ops, size_t n,
 		}
 	}
 	lsm_wal_unref(w);
-	free(rec);
+	if (rec != stack_rec)
+		free(rec);
 	return rv;
 
 out_unlock:
 	pthread_mutex_unlock(&t->write_mu);
-	free(rec);
+	if (rec != stack_rec)
+		free(rec);
 	return rv;
 }
 
@@ -858,7 +864,8 @@ int lsm_iter_new(struct lsm *t, struct lsm_iter **out)
 		if ((rv = lsm_sst_cursor(p.v->files[0][i]->sst, &ch[n++])))
 			goto fail_children;
 	for (int l = 1; l < LSM_MAX_LEVELS; l++)
-		if (p.v->n[l] && (rv = lsm_level_cursor(p.v->files[l], p.v->n[l], &ch[n++])))
+		if (p.v->n[l] &&
+		    (rv = lsm_level_cursor(p.v->files[l], p.v->n[l], true, true, &ch[n++])))
 			goto fail_children;
 	rv = lsm_merge_cursor_new(&it->m, ch, n);
 	free(ch);
@@ -1107,7 +1114,7 @@ static int load_manifest(struct lsm *t, struct lsm_manifest *m)
 			rv = STRATA_ECORRUPT;
 			break;
 		}
-		rv = lsm_file_open(&f, t->dir, mf->number, mf->size, mf->entries, mf->smallest,
+		rv = lsm_file_open(&f, t->dir, t->cache, mf->number, mf->size, mf->entries, mf->smallest,
 				   mf->slen, mf->largest, mf->llen);
 		if (rv == STRATA_ENOT_FOUND)
 			rv = STRATA_ECORRUPT; /* the manifest names a missing table */
@@ -1295,6 +1302,7 @@ static void tree_free(struct lsm *t)
 		lsm_wal_unref(t->imm[i].wal);
 	}
 	lsm_version_unref(t->current);
+	lsm_cache_free(t->cache); /* after the last file: iterators are gone */
 	for (int l = 0; l < LSM_MAX_LEVELS; l++)
 		free(t->compact_ptr[l]);
 	if (t->lock_file)
@@ -1331,7 +1339,10 @@ int lsm_open(struct lsm **out, const char *dir, const char *name, const struct l
 	pthread_cond_init(&t->done_cv, NULL);
 	struct lsm_manifest m = {0};
 	t->current = lsm_version_new_empty();
-	if (!t->current || (rv = lsm_memtable_new(&t->mem)) != 0) {
+	if (t->o.block_cache_bytes != SIZE_MAX)
+		t->cache = lsm_cache_new(t->o.block_cache_bytes);
+	if (!t->current || (t->o.block_cache_bytes != SIZE_MAX && !t->cache) ||
+	    (rv = lsm_memtable_new(&t->mem)) != 0) {
 		rv = STRATA_ENOMEM;
 		goto fail;
 	}

@@ -73,6 +73,8 @@ struct lsm_options {
 	enum lsm_sync_mode sync;      /* [LSM_SYNC_NONE] */
 	unsigned sync_interval_ms;    /* for LSM_SYNC_INTERVAL [100] */
 	double wa_alert_threshold;    /* WriteAmplificationAlert level; 0 = off */
+	size_t block_cache_bytes;     /* cache of uncompressed data blocks [8 MiB];
+				       * SIZE_MAX = no cache */
 };
 
 /* Per-write options; NULL means "the tree's sync mode". */

@@ -244,12 +244,12 @@ static int merge(struct lsm *t, struct compaction *c, bool background)
 	}
 	if (c->level == 0) {
 		for (size_t i = 0; i < c->n[0] && !rv; i++)
-			if (!(rv = lsm_sst_cursor(c->in[0][i]->sst, &children[nch])))
+			if (!(rv = lsm_sst_cursor_ex(c->in[0][i]->sst, false, &children[nch])))
 				nch++;
-	} else if (!(rv = lsm_level_cursor(c->in[0], c->n[0], &children[nch]))) {
+	} else if (!(rv = lsm_level_cursor(c->in[0], c->n[0], false, false, &children[nch]))) {
 		nch++;
 	}
-	if (!rv && c->n[1] && !(rv = lsm_level_cursor(c->in[1], c->n[1], &children[nch])))
+	if (!rv && c->n[1] && !(rv = lsm_level_cursor(c->in[1], c->n[1], false, false, &children[nch])))
 		nch++;
 	if (rv) {
 		for (size_t i = 0; i < nch; i++)

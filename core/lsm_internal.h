@@ -29,6 +29,7 @@
 #include "core/emit.h"
 #include "core/file.h"
 #include "core/lsm.h"
+#include "core/lsm_cache.h"
 #include "core/lsm_cursor.h"
 #include "core/lsm_memtable.h"
 #include "core/lsm_sstable.h"
@@ -82,6 +83,8 @@ struct lsm {
 	char name[LSM_NAME_MAX + 1];
 	struct lsm_options o;           /* defaults filled in; const after open */
 	struct sfile *lock_file;
+	struct lsm_cache *cache;        /* block cache (NULL: none); const after open,
+					 * freed after the last file */
 
 	pthread_mutex_t compact_mu, write_mu, install_mu, mu;
 	pthread_cond_t bg_cv;   /* (mu) wakes the background thread */
@@ -130,10 +133,11 @@ static inline void lsm_count(_Atomic uint64_t *c, uint64_t n)
 /* ---- files and versions (lsm_version.c) ----------------------------------- */
 
 /* Opens DIR/number.sst and makes a file with one reference; smallest/largest
- * are copied. STRATA_ENOMEM, lsm_sst_open's errors. */
-int lsm_file_open(struct lsm_file **out, const char *dir, uint64_t number, uint64_t size,
-		  uint64_t entries, const void *smallest, size_t slen, const void *largest,
-		  size_t llen);
+ * are copied. cache (may be NULL) is the tree's block cache, which must
+ * outlive the file. STRATA_ENOMEM, lsm_sst_open's errors. */
+int lsm_file_open(struct lsm_file **out, const char *dir, struct lsm_cache *cache,
+		  uint64_t number, uint64_t size, uint64_t entries, const void *smallest,
+		  size_t slen, const void *largest, size_t llen);
 void lsm_file_ref(struct lsm_file *f);
 void lsm_file_unref(struct lsm_file *f);
 void lsm_file_path(char *buf, size_t len, const char *dir, uint64_t number, bool tmp);
@@ -171,8 +175,12 @@ int lsm_version_apply(const struct lsm_version *base, const struct lsm_edit *e,
 size_t lsm_level_find(const struct lsm_version *v, int level, const void *key, size_t klen);
 
 /* A cursor over files (non-overlapping, ordered by key), opening one
- * SSTable cursor at a time. Takes a reference to each file. ENOMEM. */
-int lsm_level_cursor(struct lsm_file **files, size_t n, struct lsm_cursor **out);
+ * SSTable cursor at a time. Takes a reference to each file and copies the
+ * array, unless pinned: then the caller keeps files (a pinned version's
+ * array) and its files alive until the cursor is freed. fill_cache: blocks
+ * read enter the block cache (false for compactions). ENOMEM. */
+int lsm_level_cursor(struct lsm_file **files, size_t n, bool pinned, bool fill_cache,
+		     struct lsm_cursor **out);
 
 /* ---- tree internals used across files (lsm.c) ------------------------------ */
 

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/bloom.h"
+#include "core/lsm_cache.h"
 #include "core/crc32c.h"
 #include "core/file.h"
 #include "core/lsm_coding.h"
@@ -327,7 +328,15 @@ struct lsm_sst {
 	size_t nblocks;
 	uint8_t *filter;
 	size_t flen;
+	struct lsm_cache *cache; /* NULL: every block is read from the file */
+	uint64_t cache_id;
 };
+
+void lsm_sst_set_cache(struct lsm_sst *r, struct lsm_cache *c)
+{
+	r->cache = c;
+	r->cache_id = lsm_cache_new_id();
+}
 
 /* Reads a block (stored bytes + trailer) at off and verifies it. On success
  * *out (malloc'd) holds the raw (decompressed) bytes. */
@@ -474,34 +483,73 @@ static size_t find_block(const struct lsm_sst *r, const void *key, size_t klen)
 	return lo;
 }
 
-/* A decoded data block. */
+/* A decoded data block: its bytes are owned (ce NULL) or a referenced
+ * cache entry's. */
 struct block {
 	uint8_t *data;
 	size_t len;          /* entries area length */
 	const uint8_t *offs; /* u32 offsets */
 	uint32_t count;
+	struct lsm_cache_entry *ce;
+	struct lsm_cache *cache;
 };
 
-static int block_load(struct lsm_sst *r, size_t bi, struct block *b)
+static void block_release(struct block *b)
 {
+	if (b->ce)
+		lsm_cache_release(b->cache, b->ce);
+	else
+		free(b->data);
+	b->data = NULL;
+	b->ce = NULL;
+}
+
+/* Sets b's layout from raw block bytes d (len); false if malformed. */
+static bool block_parse(struct block *b, uint8_t *d, size_t len)
+{
+	if (len < 4)
+		return false;
+	uint32_t count = lsm_get_u32(d + len - 4);
+	if (count == 0 || (uint64_t)count * 4 + 4 > len)
+		return false;
+	b->data = d;
+	b->count = count;
+	b->len = len - 4 - (size_t)count * 4;
+	b->offs = d + b->len;
+	return true;
+}
+
+/* Loads data block bi: from the cache when there, else read, verified and
+ * (fill) inserted. Only verified, well-formed blocks enter the cache. */
+static int block_load(struct lsm_sst *r, size_t bi, struct block *b, bool fill)
+{
+	b->ce = NULL;
+	b->cache = r->cache;
+	if (r->cache) {
+		struct lsm_cache_entry *e = lsm_cache_lookup(r->cache, r->cache_id, r->blocks[bi].off);
+		if (e) {
+			(void)block_parse(b, e->data, e->len); /* parsed before insert */
+			b->ce = e;
+			return 0;
+		}
+	}
 	uint8_t *d;
 	size_t len;
 	int rv = read_block(r, r->blocks[bi].off, r->blocks[bi].stored, r->blocks[bi].raw, &d, &len);
 	if (rv)
 		return rv;
-	if (len < 4)
-		goto bad;
-	uint32_t count = lsm_get_u32(d + len - 4);
-	if (count == 0 || (uint64_t)count * 4 + 4 > len)
-		goto bad;
-	b->data = d;
-	b->count = count;
-	b->len = len - 4 - (size_t)count * 4;
-	b->offs = d + b->len;
+	if (!block_parse(b, d, len)) {
+		free(d);
+		return corrupt();
+	}
+	if (r->cache && fill) {
+		struct lsm_cache_entry *e =
+			lsm_cache_insert(r->cache, r->cache_id, r->blocks[bi].off, d, len);
+		if (!e)
+			return STRATA_ENOMEM;
+		b->ce = e;
+	}
 	return 0;
-bad:
-	free(d);
-	return corrupt();
 }
 
 /* Decodes entry i of b into e. */
@@ -551,7 +599,7 @@ int lsm_sst_get(struct lsm_sst *r, const void *key, size_t klen, int *type, void
 	if (bi == r->nblocks)
 		return STRATA_ENOT_FOUND;
 	struct block b;
-	int rv = block_load(r, bi, &b);
+	int rv = block_load(r, bi, &b, true);
 	if (rv)
 		return rv;
 	uint32_t pos;
@@ -581,7 +629,7 @@ int lsm_sst_get(struct lsm_sst *r, const void *key, size_t klen, int *type, void
 		*vlen = e.vlen;
 	}
 out:
-	free(b.data);
+	block_release(&b);
 	return rv;
 }
 
@@ -594,12 +642,12 @@ struct sst_cursor {
 	struct block b;     /* loaded block (data NULL if none) */
 	uint32_t pos;
 	struct lsm_entry e;
+	bool fill;          /* insert the blocks read into the cache */
 };
 
 static void cur_drop(struct sst_cursor *c)
 {
-	free(c->b.data);
-	c->b.data = NULL;
+	block_release(&c->b);
 }
 
 /* Loads block bi and positions on entry pos, moving on to later blocks when
@@ -615,7 +663,7 @@ static int cur_settle(struct sst_cursor *c, size_t bi, uint32_t pos, const void 
 		}
 		if (!c->b.data || c->bi != bi) {
 			cur_drop(c);
-			int rv = block_load(c->r, bi, &c->b);
+			int rv = block_load(c->r, bi, &c->b, c->fill);
 			if (rv) {
 				c->bi = c->r->nblocks;
 				return rv;
@@ -685,10 +733,16 @@ static const struct lsm_cursor_ops sst_ops = {
 
 int lsm_sst_cursor(struct lsm_sst *r, struct lsm_cursor **out)
 {
+	return lsm_sst_cursor_ex(r, true, out);
+}
+
+int lsm_sst_cursor_ex(struct lsm_sst *r, bool fill_cache, struct lsm_cursor **out)
+{
 	struct sst_cursor *c = calloc(1, sizeof(*c));
 	if (!c)
 		return STRATA_ENOMEM;
 	c->base.ops = &sst_ops;
+	c->fill = fill_cache;
 	c->r = r;
 	c->bi = r->nblocks;
 	*out = &c->base;

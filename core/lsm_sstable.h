@@ -96,6 +96,15 @@ int lsm_sst_get(struct lsm_sst *r, const void *key, size_t klen, int *type, void
 
 /* A cursor over the table. The reader must outlive it. STRATA_ENOMEM. */
 int lsm_sst_cursor(struct lsm_sst *r, struct lsm_cursor **out);
+/* The same; fill_cache false: blocks not in the cache are read without
+ * being inserted (compactions: a one-time scan must not evict hot blocks). */
+int lsm_sst_cursor_ex(struct lsm_sst *r, bool fill_cache, struct lsm_cursor **out);
+
+/* Makes r look data blocks up in (and add them to) cache c (core/lsm_cache.h),
+ * which must outlive r. Call before sharing r. Without it r reads every
+ * block from the file. */
+struct lsm_cache;
+void lsm_sst_set_cache(struct lsm_sst *r, struct lsm_cache *c);
 
 /* How many block checksum failures readers have seen (process-wide). */
 uint64_t lsm_sst_corruptions(void);

@@ -27,9 +27,9 @@ void lsm_file_path(char *buf, size_t len, const char *dir, uint64_t number, bool
 	snprintf(buf, len, "%s/%016" PRIx64 ".sst%s", dir, number, tmp ? ".tmp" : "");
 }
 
-int lsm_file_open(struct lsm_file **out, const char *dir, uint64_t number, uint64_t size,
-		  uint64_t entries, const void *smallest, size_t slen, const void *largest,
-		  size_t llen)
+int lsm_file_open(struct lsm_file **out, const char *dir, struct lsm_cache *cache,
+		  uint64_t number, uint64_t size, uint64_t entries, const void *smallest,
+		  size_t slen, const void *largest, size_t llen)
 {
 	size_t plen = strlen(dir) + 32;
 	struct lsm_file *f = calloc(1, sizeof(*f) + plen);
@@ -50,6 +50,8 @@ int lsm_file_open(struct lsm_file **out, const char *dir, uint64_t number, uint6
 	f->entries = entries;
 	if ((rv = lsm_sst_open(&f->sst, f->path)))
 		goto fail;
+	if (cache)
+		lsm_sst_set_cache(f->sst, cache);
 	atomic_init(&f->refs, 1);
 	stat_add(&core_stats()->lsm.sstables, 1);
 	*out = f;
@@ -244,6 +246,8 @@ struct level_cursor {
 	struct lsm_file **files;
 	size_t n, cur;            /* cur == n: exhausted */
 	struct lsm_cursor *sc;    /* cursor of files[cur] */
+	bool fill;                /* fill the block cache */
+	bool refs;                /* holds a reference to each file (and owns files) */
 };
 
 /* Opens files[i] (from its first key, or key when given) and moves on past
@@ -253,7 +257,7 @@ static int level_settle(struct level_cursor *c, size_t i, const void *key, size_
 	for (; i < c->n; i++, key = NULL, klen = 0) {
 		lsm_cursor_free(c->sc);
 		c->sc = NULL;
-		int rv = lsm_sst_cursor(c->files[i]->sst, &c->sc);
+		int rv = lsm_sst_cursor_ex(c->files[i]->sst, c->fill, &c->sc);
 		if (!rv)
 			rv = lsm_cursor_seek(c->sc, key, klen);
 		if (rv) {
@@ -314,9 +318,11 @@ static void level_free(struct lsm_cursor *base)
 {
 	struct level_cursor *c = (struct level_cursor *)base;
 	lsm_cursor_free(c->sc);
-	for (size_t i = 0; i < c->n; i++)
-		lsm_file_unref(c->files[i]);
-	free(c->files);
+	if (c->refs) {
+		for (size_t i = 0; i < c->n; i++)
+			lsm_file_unref(c->files[i]);
+		free(c->files);
+	}
 	free(c);
 }
 
@@ -328,11 +334,18 @@ static const struct lsm_cursor_ops level_ops = {
 	.free = level_free,
 };
 
-int lsm_level_cursor(struct lsm_file **files, size_t n, struct lsm_cursor **out)
+int lsm_level_cursor(struct lsm_file **files, size_t n, bool pinned, bool fill_cache,
+		     struct lsm_cursor **out)
 {
 	struct level_cursor *c = calloc(1, sizeof(*c));
 	if (!c)
 		return STRATA_ENOMEM;
+	c->fill = fill_cache;
+	if (pinned) {
+		c->files = files;
+		goto done;
+	}
+	c->refs = true;
 	c->files = malloc((n ? n : 1) * sizeof(*c->files));
 	if (!c->files) {
 		free(c);
@@ -342,6 +355,7 @@ int lsm_level_cursor(struct lsm_file **files, size_t n, struct lsm_cursor **out)
 		lsm_file_ref(files[i]);
 		c->files[i] = files[i];
 	}
+done:
 	c->base.ops = &level_ops;
 	c->n = n;
 	c->cur = n;

@@ -8,7 +8,7 @@ pkgs=(build-essential pkg-config liburing-dev libnng-dev libmsgpack-dev
       libjansson-dev libwebsockets-dev libzstd-dev liblz4-dev libcriterion-dev
       libisal-dev python3 python3-websockets python3-pytest curl ca-certificates)
 if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(fio)
+  pkgs+=(fio librocksdb-dev libleveldb-dev)
 fi
 
 missing=()

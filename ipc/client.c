@@ -20,6 +20,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "ipc/redial.h"
 #include "strata/error.h"
 
 struct client_call {
@@ -36,7 +37,7 @@ struct client_call {
 
 struct ipc_client {
 	nng_socket sock;
-	nng_dialer dialer;
+	struct redialer *redial;
 	_Atomic int pipes;              /* connected stratad pipes */
 	pthread_mutex_t lock;           /* guards inflight, closing */
 	pthread_cond_t idle;            /* signalled when inflight empties */
@@ -154,7 +155,7 @@ int ipc_client_open(struct ipc_client **out, const char *url, size_t max_msg, ch
 	    (rv = nng_socket_set_ms(cl->sock, NNG_OPT_RECONNMAXT, 500)) != 0 ||
 	    (rv = nng_pipe_notify(cl->sock, NNG_PIPE_EV_ADD_POST, pipe_event, cl)) != 0 ||
 	    (rv = nng_pipe_notify(cl->sock, NNG_PIPE_EV_REM_POST, pipe_event, cl)) != 0 ||
-	    (rv = nng_dial(cl->sock, url, &cl->dialer, NNG_FLAG_NONBLOCK)) != 0) {
+	    (rv = redialer_start(&cl->redial, cl->sock, url, &cl->pipes)) != 0) {
 		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
 		nng_close(cl->sock);
 		goto fail;
@@ -292,6 +293,7 @@ void ipc_client_close(struct ipc_client *cl)
 	while (cl->inflight)
 		pthread_cond_wait(&cl->idle, &cl->lock);
 	pthread_mutex_unlock(&cl->lock);
+	redialer_stop(cl->redial);
 	nng_close(cl->sock);
 	pthread_mutex_destroy(&cl->lock);
 	pthread_cond_destroy(&cl->idle);

@@ -16,6 +16,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
 
+#include "ipc/redial.h"
 #include "strata/error.h"
 
 struct ipc_pub {
@@ -82,6 +83,7 @@ struct ipc_sub {
 	void *arg;
 	_Atomic int pipes;
 	_Atomic bool closing;
+	struct redialer *redial;
 };
 
 static void sub_recv_done(void *arg)
@@ -148,7 +150,7 @@ int ipc_sub_open(struct ipc_sub **out, const char *url, const char *const *prefi
 	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, sub_pipe_event, s)) != 0 ||
 	    (rv = nng_aio_alloc(&s->aio, sub_recv_done, s)) != 0)
 		goto fail_rv;
-	if ((rv = nng_dial(s->sock, url, NULL, NNG_FLAG_NONBLOCK)) != 0) {
+	if ((rv = redialer_start(&s->redial, s->sock, url, &s->pipes)) != 0) {
 		nng_aio_free(s->aio);
 		goto fail_rv;
 	}
@@ -172,6 +174,7 @@ void ipc_sub_close(struct ipc_sub *s)
 	if (!s)
 		return;
 	atomic_store(&s->closing, true);
+	redialer_stop(s->redial);
 	nng_aio_stop(s->aio); /* waits for a running callback */
 	nng_close(s->sock);
 	nng_aio_free(s->aio);

@@ -268,7 +268,7 @@ static int cmd_events(struct cli *c, int argc, char **argv)
 	int rv;
 	if ((rv = resolve_urls(c)) != 0)
 		return rv;
-	const char *prefixes[STRATA_FAM_COUNT];
+	const char *prefixes[STRATA_FAM_COUNT + 1];
 	size_t n = 0;
 	for (int i = 0; i < argc; i++) {
 		int fam = ev_family_from_path(argv[i]);
@@ -279,6 +279,8 @@ static int cmd_events(struct cli *c, int argc, char **argv)
 		if (n < STRATA_FAM_COUNT)
 			prefixes[n++] = ev_family_topic(fam);
 	}
+	if (n == 0)
+		prefixes[n++] = "storage."; /* every family, nothing else */
 	/* Say clearly when nothing is there, rather than waiting in silence. */
 	json_t *r;
 	if ((rv = cli_call(c, "sys.ping", json_object(), &r)) != 0)

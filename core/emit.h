@@ -23,7 +23,7 @@
  *     drained it, then freed by the consumer.
  *
  * Without a consumer (a program that embeds libstrata and never drains),
- * emit_set_enabled(false) turns every emit into a counted no-op.
+ * emit_set_enabled(false) turns every emit into a no-op (nothing counted).
  */
 #ifndef STRATA_CORE_EMIT_H
 #define STRATA_CORE_EMIT_H

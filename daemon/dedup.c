@@ -107,9 +107,12 @@ int dedup_begin(struct dedup *d, uint64_t client, uint64_t id, void **reply, siz
 		pthread_mutex_unlock(&d->lock);
 		return 1;
 	}
-	uint32_t idx = d->oldest;
+	/* The oldest slot that is not running (a slow op keeps its slot). */
+	uint32_t idx = d->oldest, tries = 0;
+	while (d->entries[idx].state == ENTRY_RUNNING && ++tries < DEDUP_SLOTS)
+		idx = (idx + 1) % DEDUP_SLOTS;
 	if (d->entries[idx].state == ENTRY_RUNNING) {
-		pthread_mutex_unlock(&d->lock); /* table full of running ops: don't record */
+		pthread_mutex_unlock(&d->lock); /* every slot running: cannot record */
 		return 0;
 	}
 	if (d->entries[idx].state == ENTRY_DONE)
@@ -130,7 +133,11 @@ void dedup_finish(struct dedup *d, uint64_t client, uint64_t id, const void *rep
 {
 	pthread_mutex_lock(&d->lock);
 	struct entry *e = find(d, client, id);
-	if (e && e->state == ENTRY_RUNNING) {
+	if (e && e->state == ENTRY_RUNNING && len == 0) {
+		/* No reply was produced: forget the claim so a retry runs. */
+		unlink_entry(d, (uint32_t)(e - d->entries));
+		pthread_cond_broadcast(&d->done);
+	} else if (e && e->state == ENTRY_RUNNING) {
 		e->reply = malloc(len ? len : 1);
 		if (e->reply) {
 			memcpy(e->reply, reply, len);

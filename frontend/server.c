@@ -176,7 +176,8 @@ int front_start(struct front *f, char *err, size_t errlen)
 		return rv;
 	if ((rv = ipc_client_open(&f->ctl, f->opt.ctl_url, IPC_DEFAULT_MAX_MSG, err, errlen)) != 0)
 		return rv;
-	if ((rv = ipc_sub_open(&f->sub, f->opt.events_url, NULL, 0, on_bus_message,
+	static const char *const all_topics[] = {"storage."};
+	if ((rv = ipc_sub_open(&f->sub, f->opt.events_url, all_topics, 1, on_bus_message,
 			       on_bus_connection, f, err, errlen)) != 0)
 		return rv;
 

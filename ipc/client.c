@@ -39,6 +39,7 @@ struct ipc_client {
 	nng_socket sock;
 	struct redialer *redial;
 	_Atomic int pipes;              /* connected stratad pipes */
+	size_t max_msg;                 /* largest reply body accepted */
 	pthread_mutex_t lock;           /* guards inflight, closing */
 	pthread_cond_t idle;            /* signalled when inflight empties */
 	struct client_call *inflight;
@@ -79,12 +80,14 @@ static void call_done(void *arg)
 
 	pthread_mutex_lock(&cl->lock);
 	bool unavailable = c->cancelled_unavailable;
-	inflight_remove(cl, c);
 	pthread_mutex_unlock(&cl->lock);
 
 	if (rv == 0) {
 		nng_msg *m = nng_aio_get_msg(c->aio);
-		c->cb(c->arg, 0, nng_msg_body(m), nng_msg_len(m));
+		if (nng_msg_len(m) > cl->max_msg)
+			c->cb(c->arg, STRATA_ETOO_LARGE, NULL, 0);
+		else
+			c->cb(c->arg, 0, nng_msg_body(m), nng_msg_len(m));
 		nng_msg_free(m);
 	} else {
 		/* A send that failed leaves the request message with us. */
@@ -105,13 +108,16 @@ static void call_done(void *arg)
 		c->cb(c->arg, err, NULL, 0);
 	}
 	nng_ctx_close(c->ctx);
-	nng_aio_reap(c->aio);
-	free(c);
-
+	/* Off the in-flight list only now that the callback is done:
+	 * ipc_client_close waits for the list to empty, so it cannot free the
+	 * client (or return) while a callback still runs. */
 	pthread_mutex_lock(&cl->lock);
+	inflight_remove(cl, c);
 	if (!cl->inflight)
 		pthread_cond_broadcast(&cl->idle);
 	pthread_mutex_unlock(&cl->lock);
+	nng_aio_reap(c->aio);
+	free(c);
 }
 
 static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
@@ -144,13 +150,18 @@ int ipc_client_open(struct ipc_client **out, const char *url, size_t max_msg, ch
 		return STRATA_ENOMEM;
 	pthread_mutex_init(&cl->lock, NULL);
 	pthread_cond_init(&cl->idle, NULL);
+	cl->max_msg = max_msg ? max_msg : IPC_DEFAULT_MAX_MSG;
 	if ((rv = nng_req0_open(&cl->sock)) != 0) {
 		snprintf(err, errlen, "nng_req0_open: %s", nng_strerror(rv));
 		goto fail;
 	}
 	if ((rv = nng_socket_set_ms(cl->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE)) != 0 ||
+	    /* nng drops the connection on a message over RECVMAXSZ, which a
+	     * caller could only see as "unavailable": let replies up to 64x the
+	     * limit through and answer too_large for those over it ourselves
+	     * (the peer is stratad, which keeps its replies under its own limit). */
 	    (rv = nng_socket_set_size(cl->sock, NNG_OPT_RECVMAXSZ,
-				      max_msg ? max_msg : IPC_DEFAULT_MAX_MSG)) != 0 ||
+				      cl->max_msg * 64 + IPC_HEADER_ROOM)) != 0 ||
 	    (rv = nng_socket_set_ms(cl->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
 	    (rv = nng_socket_set_ms(cl->sock, NNG_OPT_RECONNMAXT, 500)) != 0 ||
 	    (rv = nng_pipe_notify(cl->sock, NNG_PIPE_EV_ADD_POST, pipe_event, cl)) != 0 ||

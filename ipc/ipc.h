@@ -28,8 +28,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Largest message either side accepts unless told otherwise (4 MiB). */
-#define IPC_DEFAULT_MAX_MSG (4u << 20)
+/* Largest message body either side accepts unless told otherwise (16 MiB:
+ * above the frontend's 8 MiB request body limit, so every request it
+ * accepts fits). */
+#define IPC_DEFAULT_MAX_MSG (16u << 20)
+/* nng counts its own header against NNG_OPT_RECVMAXSZ; sockets allow this
+ * much more and check the body size themselves. */
+#define IPC_HEADER_ROOM 1024u
 
 /* ---- control server ---- */
 

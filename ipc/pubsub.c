@@ -16,11 +16,13 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
 
+#include "ipc/guard.h"
 #include "ipc/redial.h"
 #include "strata/error.h"
 
 struct ipc_pub {
 	nng_socket sock;
+	struct listener_guard *guard;
 };
 
 int ipc_pub_open(struct ipc_pub **out, const char *url, int sendbuf, char *err, size_t errlen)
@@ -31,22 +33,18 @@ int ipc_pub_open(struct ipc_pub **out, const char *url, int sendbuf, char *err, 
 	struct ipc_pub *p = calloc(1, sizeof(*p));
 	if (!p)
 		return STRATA_ENOMEM;
-	nng_listener l;
 	if ((rv = nng_pub0_open(&p->sock)) != 0) {
 		snprintf(err, errlen, "nng_pub0_open: %s", nng_strerror(rv));
 		free(p);
 		return STRATA_EIO;
 	}
 	/* nng's PUB drops silently for a lagging subscriber: give it room. */
-	if ((rv = nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, sendbuf > 0 ? sendbuf : 1024)) != 0 ||
-	    (rv = nng_listener_create(&l, p->sock, url)) != 0) {
+	if ((rv = nng_socket_set_int(p->sock, NNG_OPT_SENDBUF, sendbuf > 0 ? sendbuf : 1024)) != 0) {
 		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
 		ret = STRATA_EBAD_REQUEST;
 		goto fail;
 	}
-	if (strncmp(url, "ipc://", 6) == 0)
-		(void)nng_listener_set_int(l, NNG_OPT_IPC_PERMISSIONS, 0660);
-	if ((rv = nng_listener_start(l, 0)) != 0) {
+	if ((rv = guard_listen(&p->guard, p->sock, url, GUARD_PEER_SUB)) != 0) {
 		snprintf(err, errlen, "listen on %s: %s", url, nng_strerror(rv));
 		ret = rv == NNG_EADDRINUSE ? STRATA_ECONFLICT : STRATA_EIO;
 		goto fail;
@@ -71,6 +69,7 @@ void ipc_pub_close(struct ipc_pub *p)
 {
 	if (!p)
 		return;
+	guard_stop(p->guard);
 	nng_close(p->sock);
 	free(p);
 }
@@ -134,7 +133,7 @@ int ipc_sub_open(struct ipc_sub **out, const char *url, const char *const *prefi
 		return STRATA_EIO;
 	}
 	if ((rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 1024)) != 0 ||
-	    (rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, IPC_DEFAULT_MAX_MSG)) != 0 ||
+	    (rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, IPC_DEFAULT_MAX_MSG + IPC_HEADER_ROOM)) != 0 ||
 	    (rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
 	    (rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 500)) != 0)
 		goto fail_rv;

@@ -27,6 +27,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "ipc/guard.h"
 #include "strata/error.h"
 
 enum ctx_state { CTX_RECV, CTX_WORK, CTX_SEND, CTX_DONE };
@@ -42,7 +43,7 @@ struct server_ctx {
 
 struct ipc_server {
 	nng_socket sock;
-	nng_listener listener;
+	struct listener_guard *guard;
 	struct ipc_server_opts opts;
 	struct server_ctx *ctxs;
 	unsigned nctx;
@@ -79,9 +80,28 @@ static void ctx_callback(void *arg)
 			return;
 		}
 		c->msg = nng_aio_get_msg(c->aio);
+		if (nng_msg_len(c->msg) == IPC_PROBE_LEN &&
+		    memcmp(nng_msg_body(c->msg), IPC_PROBE, IPC_PROBE_LEN) == 0) {
+			/* The listener guard's probe: echoed, no handler. */
+			pthread_mutex_lock(&s->lock);
+			s->busy++;
+			pthread_mutex_unlock(&s->lock);
+			nng_aio_set_msg(c->aio, c->msg);
+			c->msg = NULL;
+			c->state = CTX_SEND;
+			nng_ctx_send(c->ctx, c->aio);
+			return;
+		}
 		c->state = CTX_WORK;
 		c->next = NULL;
 		pthread_mutex_lock(&s->lock);
+		if (s->stopping) { /* workers are gone or going: drop it */
+			pthread_mutex_unlock(&s->lock);
+			nng_msg_free(c->msg);
+			c->msg = NULL;
+			c->state = CTX_DONE;
+			return;
+		}
 		s->busy++;
 		if (s->queue_tail)
 			s->queue_tail->next = c;
@@ -190,15 +210,13 @@ int ipc_server_start(struct ipc_server **out, const struct ipc_server_opts *o, c
 		ret = nng_to_strata(rv);
 		goto fail_free;
 	}
-	if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, max_msg)) != 0 ||
-	    (rv = nng_listener_create(&s->listener, s->sock, o->url)) != 0) {
+	/* Room for nng's own header beyond the largest body we accept. */
+	if ((rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, max_msg + IPC_HEADER_ROOM)) != 0) {
 		snprintf(err, errlen, "%s: %s", o->url, nng_strerror(rv));
 		ret = nng_to_strata(rv);
 		goto fail_close;
 	}
-	if (strncmp(o->url, "ipc://", 6) == 0)
-		(void)nng_listener_set_int(s->listener, NNG_OPT_IPC_PERMISSIONS, 0660);
-	if ((rv = nng_listener_start(s->listener, 0)) != 0) {
+	if ((rv = guard_listen(&s->guard, s->sock, o->url, GUARD_PEER_REQ)) != 0) {
 		snprintf(err, errlen, "listen on %s: %s%s", o->url, nng_strerror(rv),
 			 rv == NNG_EADDRINUSE ? " (is another stratad running?)" : "");
 		ret = nng_to_strata(rv);
@@ -235,6 +253,7 @@ int ipc_server_start(struct ipc_server **out, const struct ipc_server_opts *o, c
 	return 0;
 
 fail_workers:
+	guard_stop(s->guard);
 	nng_close(s->sock);
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
@@ -249,6 +268,7 @@ fail_workers:
 	free(s->workers);
 	goto fail_free;
 fail_close:
+	guard_stop(s->guard);
 	nng_close(s->sock);
 	free(s->ctxs);
 	free(s->workers);
@@ -286,10 +306,12 @@ void ipc_server_stop(struct ipc_server *s)
 {
 	if (!s)
 		return;
-	/* Closing the socket completes every pending receive with ECLOSED,
-	 * so no new work is queued; workers finish what is queued (their
-	 * sends fail with ECLOSED) and exit. */
-	nng_close(s->sock);
+	/* Order matters with nng 1.5.2: closing the socket while a worker is
+	 * inside nng_ctx_send panics it. So: workers finish what is queued
+	 * and exit; every context's aio is stopped (no callback runs after);
+	 * what was queued after the workers left is freed; then the socket
+	 * closes. */
+	guard_stop(s->guard);
 	pthread_mutex_lock(&s->lock);
 	s->stopping = true;
 	pthread_cond_broadcast(&s->cond);
@@ -297,7 +319,15 @@ void ipc_server_stop(struct ipc_server *s)
 	for (unsigned i = 0; i < s->nworkers; i++)
 		pthread_join(s->workers[i], NULL);
 	for (unsigned i = 0; i < s->nctx; i++)
-		nng_aio_free(s->ctxs[i].aio); /* waits for a running callback */
+		nng_aio_stop(s->ctxs[i].aio);
+	for (struct server_ctx *c = s->queue_head; c; c = c->next) {
+		nng_msg_free(c->msg);
+		c->msg = NULL;
+	}
+	s->queue_head = s->queue_tail = NULL;
+	nng_close(s->sock);
+	for (unsigned i = 0; i < s->nctx; i++)
+		nng_aio_free(s->ctxs[i].aio);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
 	pthread_cond_destroy(&s->idle);

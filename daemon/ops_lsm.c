@@ -381,21 +381,18 @@ static int op_scan(struct stratad *d, const json_t *args, json_t **result, char 
 		core_error(rv, "scan", msg, msglen);
 		goto out;
 	}
-	/* "next": the key to pass as start for the following page, or null. */
+	/* "next": the key to pass as start for the following page; null at
+	 * the end. A key that is not text comes as "next_b64" instead. */
 	json_t *next = json_null();
+	const char *next_field = "next";
 	if (s.next) {
 		json_t *k = json_object_get(s.next, "key");
-		next = k ? json_incref(k) : json_null();
-		if (!k) {
-			json_t *kb = json_object_get(s.next, "key_b64");
-			json_decref(next);
-			next = json_null();
-			*result = json_pack("{s:O, s:o, s:O}", "items", s.items, "next", next, "next_b64", kb);
-			goto done;
-		}
+		json_t *kb = json_object_get(s.next, "key_b64");
+		json_decref(next);
+		next = json_incref(k ? k : kb);
+		next_field = k ? "next" : "next_b64";
 	}
-	*result = json_pack("{s:O, s:o}", "items", s.items, "next", next);
-done:
+	*result = json_pack("{s:O, s:o}", "items", s.items, next_field, next);
 	rv = *result ? 0 : STRATA_ENOMEM;
 out:
 	json_decref(s.items);

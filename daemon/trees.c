@@ -1,6 +1,7 @@
 #include "daemon/trees.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "strata/error.h"
@@ -181,6 +183,54 @@ static int open_tree(struct trees *ts, const char *name, const struct lsm_option
 	return 0;
 }
 
+/* Deletes a tree directory: the engine's files, OPTIONS.json, the dir. */
+static int remove_tree_dir(const char *dir)
+{
+	char path[4600];
+	int rv = lsm_destroy_dir(dir);
+	snprintf(path, sizeof(path), "%s/OPTIONS.json", dir);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/OPTIONS.json.tmp", dir);
+	(void)unlink(path);
+	if (rmdir(dir) != 0 && errno != ENOENT)
+		return rv ? rv : strata_err_from_errno(errno);
+	return rv == STRATA_ENOT_FOUND ? 0 : rv;
+}
+
+/* Writes OPTIONS.json in dir durably (fsync the file, then the dir). */
+static int write_options(const char *dir, const json_t *opts)
+{
+	char path[4600];
+	snprintf(path, sizeof(path), "%s/OPTIONS.json", dir);
+	char *text = json_dumps(opts, JSON_INDENT(2));
+	if (!text)
+		return STRATA_ENOMEM;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	int rv = 0;
+	size_t n = strlen(text);
+	if (fd < 0 || write(fd, text, n) != (ssize_t)n || fsync(fd) != 0)
+		rv = strata_err_from_errno(errno);
+	if (fd >= 0 && close(fd) != 0 && !rv)
+		rv = strata_err_from_errno(errno);
+	free(text);
+	int dfd = rv ? -1 : open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (!rv && (dfd < 0 || fsync(dfd) != 0))
+		rv = strata_err_from_errno(errno);
+	if (dfd >= 0)
+		close(dfd);
+	return rv;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return strata_err_from_errno(errno);
+	int rv = fsync(fd) != 0 ? strata_err_from_errno(errno) : 0;
+	close(fd);
+	return rv;
+}
+
 int trees_open(struct trees **out, const char *data_dir, char *err, size_t errlen)
 {
 	struct trees *ts = calloc(1, sizeof(*ts));
@@ -203,10 +253,28 @@ int trees_open(struct trees **out, const char *data_dir, char *err, size_t errle
 	int rv = 0;
 	while ((de = readdir(dp))) {
 		char msg[256];
+		if (strncmp(de->d_name, ".creating-", 10) == 0 || strncmp(de->d_name, ".dropped-", 9) == 0) {
+			/* A create or drop that a crash interrupted: finish it. */
+			char path[4600];
+			snprintf(path, sizeof(path), "%s/%s", ts->dir, de->d_name);
+			remove_tree_dir(path);
+			continue;
+		}
 		if (de->d_name[0] == '.' || !trees_name_ok(de->d_name, msg, sizeof(msg)))
 			continue;
 		char path[4600];
 		snprintf(path, sizeof(path), "%s/%s/OPTIONS.json", ts->dir, de->d_name);
+		if (access(path, F_OK) != 0) {
+			/* Not a tree (nothing we write looks like this): moved
+			 * aside, kept for inspection, so its name is free. */
+			char from[4600], to[4700];
+			snprintf(from, sizeof(from), "%s/%s", ts->dir, de->d_name);
+			snprintf(to, sizeof(to), "%s/.orphan-%s-%lld", ts->dir, de->d_name, (long long)time(NULL));
+			fprintf(stderr, "stratad: %s has no OPTIONS.json: not a tree, moved to %s\n", from, to);
+			if (rename(from, to) != 0)
+				fprintf(stderr, "stratad: cannot move %s: %s\n", from, strerror(errno));
+			continue;
+		}
 		json_error_t je;
 		json_t *j = json_load_file(path, 0, &je);
 		if (!j) {
@@ -268,18 +336,20 @@ int trees_create(struct trees *ts, const char *name, const json_t *opts, json_t 
 		snprintf(msg, msglen, "tree '%s' exists already", name);
 		return STRATA_ECONFLICT;
 	}
-	/* OPTIONS.json first (write-new-then-rename), so a tree directory
-	 * always says how to open it. */
-	char dir[4400], tmp[4600], path[4600];
+	/* Built aside, then renamed into place: a crash leaves either no tree
+	 * or a whole one (trees_open finishes or removes .creating-*). */
+	char dir[4400], tmp[4400];
 	snprintf(dir, sizeof(dir), "%s/%s", ts->dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/OPTIONS.json.tmp", dir);
-	snprintf(path, sizeof(path), "%s/OPTIONS.json", dir);
-	if ((mkdir(dir, 0750) != 0 && errno != EEXIST) ||
-	    json_dump_file(norm, tmp, JSON_INDENT(2)) != 0 || rename(tmp, path) != 0) {
+	snprintf(tmp, sizeof(tmp), "%s/.creating-%s", ts->dir, name);
+	remove_tree_dir(tmp);
+	if (mkdir(tmp, 0750) != 0 || (rv = write_options(tmp, norm)) != 0 ||
+	    rename(tmp, dir) != 0 || (rv = fsync_dir(ts->dir)) != 0) {
+		int e = errno;
+		remove_tree_dir(tmp);
 		pthread_rwlock_unlock(&ts->lock);
-		snprintf(msg, msglen, "cannot write %s: %s", path, strerror(errno));
+		snprintf(msg, msglen, "cannot create %s: %s", dir, rv ? strata_strerror(rv) : strerror(e));
 		json_decref(norm);
-		return STRATA_EIO;
+		return rv ? rv : STRATA_EIO;
 	}
 	json_incref(norm);
 	rv = open_tree(ts, name, &o, norm, msg, msglen);
@@ -300,12 +370,17 @@ int trees_drop(struct trees *ts, const char *name)
 		pthread_rwlock_unlock(&ts->lock);
 		return STRATA_ENOT_FOUND;
 	}
-	char dir[4400];
+	char dir[4400], gone[4400];
 	snprintf(dir, sizeof(dir), "%s", lsm_dir(tr->lsm));
+	snprintf(gone, sizeof(gone), "%s/.dropped-%s", ts->dir, name);
 	int rv = lsm_close(tr->lsm);
 	json_decref(tr->options);
 	*tr = ts->v[--ts->n];
-	int r = lsm_destroy_dir(dir);
+	/* Renamed away first: a crash mid-delete leaves no half tree that
+	 * would reopen at the next start (trees_open removes .dropped-*). */
+	int r = rename(dir, gone) == 0 ? fsync_dir(ts->dir) : strata_err_from_errno(errno);
+	if (r == 0)
+		r = remove_tree_dir(gone);
 	pthread_rwlock_unlock(&ts->lock);
 	return rv ? rv : r;
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "frontend/front.h"
+#include "proto/base64.h"
 #include "proto/event_codec.h"
 #include "ipc/ipc.h"
 #include "strata/error.h"
@@ -208,8 +209,21 @@ static bool pattern_match(const char *pat, const char *path, json_t *params)
 			char name[64], val[513];
 			snprintf(name, sizeof(name), "%.*s", (int)(close - pat - 1), pat + 1);
 			snprintf(val, sizeof(val), "%.*s", (int)seglen, path);
-			if (params)
-				json_object_set_new(params, name, json_string(val));
+			if (params) {
+				json_t *v = json_string(val);
+				if (v) {
+					json_object_set_new(params, name, v);
+				} else {
+					/* Not UTF-8 (a binary key): pass the bytes as NAME_b64. */
+					char b64name[80], *enc = malloc(base64_encoded_len(seglen) + 1);
+					snprintf(b64name, sizeof(b64name), "%s_b64", name);
+					if (enc) {
+						base64_encode(val, seglen, enc);
+						json_object_set_new(params, b64name, json_string(enc));
+						free(enc);
+					}
+				}
+			}
 			pat = close + 1;
 			path += seglen;
 			continue;

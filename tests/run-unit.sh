@@ -5,6 +5,10 @@ set -u
 fail=0
 for t in "$@"; do
   echo "== $t"
-  "$t" --timeout 120 || { echo "FAILED: $t"; fail=1; }
+  supp=""
+  case "$t" in
+    */test_ipc) supp="suppressions=$(cd "$(dirname "$0")" && pwd)/lsan-nng.supp" ;;
+  esac
+  LSAN_OPTIONS="${LSAN_OPTIONS:-}${LSAN_OPTIONS:+:}$supp" "$t" --timeout 120 || { echo "FAILED: $t"; fail=1; }
 done
 exit $fail

@@ -13,6 +13,7 @@
 #include <zstd.h>
 
 #include "core/clock.h"
+#include "core/stats.h"
 #include "daemon/args.h"
 #include "daemon/dispatch.h"
 #include "daemon/replay.h"
@@ -68,6 +69,19 @@ static int op_status(struct stratad *d, const json_t *args, json_t **result, cha
 				      (json_int_t)rec->pages_verified, "pages_corrupt",
 				      (json_int_t)rec->pages_corrupt, "duration_us",
 				      (json_int_t)rec->duration_us));
+	/* What event emission did and did not send, per family: sampling and
+	 * rate limits count what they held back. */
+	json_t *ev = json_object();
+	struct shm_stats *st = core_stats();
+	for (int f = 0; ev && f < STRATA_FAM_COUNT; f++)
+		json_object_set_new(ev, ev_family_path((enum strata_ev_family)f),
+				    json_pack("{s:I, s:I, s:I, s:I, s:I}",
+					      "emitted", (json_int_t)stat_get(&st->events.emitted[f]),
+					      "published", (json_int_t)stat_get(&st->events.published[f]),
+					      "dropped", (json_int_t)stat_get(&st->events.dropped[f]),
+					      "sampled_out", (json_int_t)stat_get(&st->events.sampled_out[f]),
+					      "rate_limited", (json_int_t)stat_get(&st->events.rate_limited[f])));
+	json_object_set_new(r, "events", ev);
 	*result = r;
 	return 0;
 }

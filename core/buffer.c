@@ -257,7 +257,35 @@ static void *thread_buffer(size_t size)
  * copy gets the checksum and goes to disk after the log is flushed up to
  * its LSN. On failure the frame is dirty again.
  */
+/* One writer of a frame's copy at a time (R6): two flushers racing could
+ * otherwise land an older copy after a newer one, leaving the disk stale
+ * under a frame that says it is clean. Waiting here also makes a flusher
+ * that finds the frame clean return only once the write in flight landed. */
+static void writing_begin(struct shm_frame_desc *d)
+{
+	unsigned spins = 0;
+	while (atomic_fetch_or_explicit(&d->flags, SHM_FRAME_WRITING, memory_order_acquire) &
+	       SHM_FRAME_WRITING)
+		cpu_relax(&spins);
+}
+
+static void writing_end(struct shm_frame_desc *d)
+{
+	atomic_fetch_and_explicit(&d->flags, ~SHM_FRAME_WRITING, memory_order_release);
+}
+
+static int flush_frame_locked(struct bufpool *bp, uint32_t f, bool coalesce);
+
 static int flush_frame(struct bufpool *bp, uint32_t f, bool coalesce)
+{
+	struct shm_frame_desc *d = &bp->m.descs[f];
+	writing_begin(d);
+	int rv = flush_frame_locked(bp, f, coalesce);
+	writing_end(d);
+	return rv;
+}
+
+static int flush_frame_locked(struct bufpool *bp, uint32_t f, bool coalesce)
 {
 	struct shm_frame_desc *d = &bp->m.descs[f];
 	void *copy = thread_buffer(bp->m.page_size);
@@ -323,7 +351,7 @@ static int try_evict(struct bufpool *bp, uint32_t f)
 		uint32_t flags = atomic_load_explicit(&d->flags, memory_order_acquire);
 		if (atomic_load_explicit(&d->page_id, memory_order_relaxed) != page_id ||
 		    atomic_load_explicit(&d->pin_count, memory_order_acquire) != 0 ||
-		    (flags & SHM_FRAME_IO)) {
+		    (flags & (SHM_FRAME_IO | SHM_FRAME_WRITING))) {
 			stripe_unlock(st);
 			return 1;
 		}
@@ -584,6 +612,7 @@ int bp_new_page(struct bufpool *bp, struct bp_page *out)
 		 * caller of disk_free_page should have discarded it. */
 		stripe_unlock(st);
 		release_claimed(bp, f);
+		(void)disk_free_page(bp->disk, page_id);
 		return STRATA_EINTERNAL;
 	}
 	atomic_store_explicit(&d->page_id, page_id, memory_order_relaxed);
@@ -661,7 +690,9 @@ static int flush_dirty(struct bufpool *bp, uint64_t max, bool only_unpinned)
 		uint32_t f = (uint32_t)((start + i) % n);
 		struct shm_frame_desc *d = &bp->m.descs[f];
 		uint32_t flags = atomic_load_explicit(&d->flags, memory_order_relaxed);
-		if (!(flags & SHM_FRAME_DIRTY) || !(flags & SHM_FRAME_VALID))
+		/* A frame another flusher is writing counts too: flush_frame
+		 * waits for that write, so flush_all returns after it landed. */
+		if (!(flags & (SHM_FRAME_DIRTY | SHM_FRAME_WRITING)) || !(flags & SHM_FRAME_VALID))
 			continue;
 		if (only_unpinned && atomic_load_explicit(&d->pin_count, memory_order_relaxed))
 			continue;

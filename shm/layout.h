@@ -32,7 +32,8 @@ struct shm_frame_desc {
 
 #define SHM_FRAME_VALID 0x1u  /* holds page_id's bytes */
 #define SHM_FRAME_DIRTY 0x2u  /* differs from disk */
-#define SHM_FRAME_IO 0x4u     /* being read or written */
+#define SHM_FRAME_IO 0x4u     /* being read in */
+#define SHM_FRAME_WRITING 0x8u /* a flusher is writing a copy out */
 #define SHM_LATCH_EXCL 0x80000000u
 
 /* Page table: chained hash of page id -> frame, chains through

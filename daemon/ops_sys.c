@@ -81,7 +81,7 @@ static int op_status(struct stratad *d, const json_t *args, json_t **result, cha
 					      "dropped", (json_int_t)stat_get(&st->events.dropped[f]),
 					      "sampled_out", (json_int_t)stat_get(&st->events.sampled_out[f]),
 					      "rate_limited", (json_int_t)stat_get(&st->events.rate_limited[f])));
-	json_object_set_new(r, "events", ev);
+	json_object_set_new(r, "event_counts", ev);
 	*result = r;
 	return 0;
 }

@@ -337,6 +337,19 @@ static void emit_evicted(uint64_t page_id, bool was_dirty)
 /* Tries to take frame f, holding page P, out of the table for reuse.
  * 0: got it (pinned once by us, out of the table); 1: not possible now;
  * <0: error writing it back. */
+/* Takes the first pin of an unpinned frame (0 -> 1), or fails. The acquire
+ * pairs with the release of the last unpin, so the flags (DIRTY) its
+ * holder set before unpinning are visible to us afterwards. */
+static bool pin_claim(struct shm_frame_desc *d)
+{
+	uint32_t zero = 0;
+	if (!atomic_compare_exchange_strong_explicit(&d->pin_count, &zero, 1, memory_order_acquire,
+						     memory_order_relaxed))
+		return false;
+	stat_add(&core_stats()->buffer.pinned_frames, 1);
+	return true;
+}
+
 static int try_evict(struct bufpool *bp, uint32_t f)
 {
 	struct shm_frame_desc *d = &bp->m.descs[f];
@@ -348,17 +361,23 @@ static int try_evict(struct bufpool *bp, uint32_t f)
 	bool wrote = false;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		stripe_lock(st);
-		uint32_t flags = atomic_load_explicit(&d->flags, memory_order_acquire);
+		/* Our pin first, then the flags: checking "no pin" and "clean"
+		 * as two separate reads lets a holder dirty and unpin the page
+		 * between them, and its change would be dropped unwritten. */
 		if (atomic_load_explicit(&d->page_id, memory_order_relaxed) != page_id ||
-		    atomic_load_explicit(&d->pin_count, memory_order_acquire) != 0 ||
-		    (flags & (SHM_FRAME_IO | SHM_FRAME_WRITING))) {
+		    !pin_claim(d)) {
 			stripe_unlock(st);
 			return 1;
 		}
+		uint32_t flags = atomic_load_explicit(&d->flags, memory_order_acquire);
+		if (flags & (SHM_FRAME_IO | SHM_FRAME_WRITING)) {
+			stripe_unlock(st);
+			pin_drop(d);
+			return 1;
+		}
 		if (!(flags & SHM_FRAME_DIRTY)) {
-			/* Pin before the page id goes: a NO_PAGE frame with no
-			 * pin is free for anyone to claim. */
-			pin_add(d);
+			/* Keep the pin while the page id goes: a NO_PAGE frame
+			 * with no pin is free for anyone to claim. */
 			table_remove(bp, b, f);
 			atomic_store_explicit(&d->page_id, SHM_NO_PAGE, memory_order_relaxed);
 			atomic_store_explicit(&d->flags, 0, memory_order_release);
@@ -367,14 +386,13 @@ static int try_evict(struct bufpool *bp, uint32_t f)
 			emit_evicted(page_id, wrote);
 			return 0;
 		}
+		stripe_unlock(st);
 		if (attempt == 1) { /* dirtied again while we wrote it */
-			stripe_unlock(st);
+			pin_drop(d);
 			return 1;
 		}
 		/* Dirty: write it back while it stays findable (a reader
 		 * must never read the stale disk copy), then look again. */
-		pin_add(d);
-		stripe_unlock(st);
 		int rv = flush_frame(bp, f, false);
 		pin_drop(d);
 		if (rv != 0)
@@ -400,14 +418,17 @@ static int get_frame(struct bufpool *bp, uint32_t *out)
 			if (atomic_load_explicit(&d->pin_count, memory_order_relaxed) != 0)
 				continue;
 			if (atomic_load_explicit(&d->page_id, memory_order_relaxed) == SHM_NO_PAGE) {
-				uint32_t zero = 0;
-				if (atomic_compare_exchange_strong(&d->pin_count, &zero, 1)) {
-					stat_add(&core_stats()->buffer.pinned_frames, 1);
-					stat_add(&core_stats()->buffer.used_frames, 1);
-					*out = f;
-					return 0;
+				if (!pin_claim(d))
+					continue;
+				/* Someone may have claimed, filled and unpinned it
+				 * between our look and our pin: then it is not free. */
+				if (atomic_load_explicit(&d->page_id, memory_order_relaxed) != SHM_NO_PAGE) {
+					pin_drop(d);
+					continue;
 				}
-				continue;
+				stat_add(&core_stats()->buffer.used_frames, 1);
+				*out = f;
+				return 0;
 			}
 			if (atomic_load_explicit(&d->flags, memory_order_relaxed) & SHM_FRAME_IO)
 				continue;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,6 +100,10 @@ static void env_open(uint64_t frames)
 	int rc = shm_create(&seg, name, PS, frames, 42, err, sizeof(err));
 	cr_assert_eq(rc, 0, "shm_create: %s (%s)", strata_strerror(rc), err);
 	seg_made = true;
+	/* Unlinked at once: the mapping stays, and a test killed by a timeout
+	 * leaves nothing in /dev/shm. */
+	(void)shm_unlink(seg.data_name);
+	(void)shm_unlink(seg.stats_name);
 	core_stats_attach(seg.stats);
 	mem = (struct bp_memory){.descs = seg.descs,
 				 .table = seg.table,

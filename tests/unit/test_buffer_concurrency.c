@@ -45,6 +45,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -280,6 +281,10 @@ static void env_open(void)
 	int rc = shm_create(&seg, name, PS, FRAMES, 7, err, sizeof(err));
 	CHECK(rc == 0, "shm_create: %s (%s)", strata_strerror(rc), err);
 	seg_made = true;
+	/* Unlinked at once: the mapping stays, and a test killed by a timeout
+	 * leaves nothing in /dev/shm. */
+	(void)shm_unlink(seg.data_name);
+	(void)shm_unlink(seg.stats_name);
 	core_stats_attach(seg.stats);
 	rc = disk_open(&disk, dir, PS, 0);
 	CHECK(rc == 0, "disk_open: %s", strata_strerror(rc));

@@ -97,6 +97,10 @@ static int seg_make(struct shm_segments *s, const char *name, uint64_t frames,
 	int rc = shm_create(s, name, PS, frames, 1, err, sizeof(err));
 	if (rc)
 		return rc;
+	/* Unlinked at once: the mapping stays, and a process that dies (a
+	 * crash child, a test killed by a timeout) leaves nothing behind. */
+	(void)shm_unlink(s->data_name);
+	(void)shm_unlink(s->stats_name);
 	core_stats_attach(s->stats);
 	*mem = (struct bp_memory){.descs = s->descs,
 				  .table = s->table,

@@ -130,10 +130,13 @@ $(BUILD)/tsan-tests/%: tests/tsan/%.c $(LIBSTRATA)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBSTRATA) $(LDLIBS)
 
+# tests/unit/test_buffer_concurrency.c and test_event_ring.c carry their own
+# main() for TSan builds (same test bodies), so they run here too.
+TSAN_UNIT := build/tsan/tests/test_buffer_concurrency build/tsan/tests/test_event_ring
 tsan: deps
 	@$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 SANITIZE="-fsanitize=thread" \
-	  $(patsubst tests/tsan/%.c,build/tsan/tsan-tests/%,$(TSAN_SRCS))
-	@for t in $(patsubst tests/tsan/%.c,build/tsan/tsan-tests/%,$(TSAN_SRCS)); do \
+	  $(patsubst tests/tsan/%.c,build/tsan/tsan-tests/%,$(TSAN_SRCS)) $(TSAN_UNIT)
+	@for t in $(patsubst tests/tsan/%.c,build/tsan/tsan-tests/%,$(TSAN_SRCS)) $(TSAN_UNIT); do \
 	  echo "== $$t"; TSAN_OPTIONS=halt_on_error=1:exitcode=66 $$t || exit 1; done
 
 bench: bench-deps all $(BENCH_BINS)

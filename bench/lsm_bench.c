@@ -499,7 +499,7 @@ static void run_engine(int e)
 	fill(e, db, W_OVERWRITE, num, true, false);
 	wamp[e] = en->wamp(db, 2 * num * (KEY_LEN + VAL_LEN));
 
-	char k[KEY_LEN + 1], extra[64];
+	char k[KEY_LEN + 1], extra[160];
 	uint64_t found = 0;
 	rng_seed(7);
 	double t0 = now_s();
@@ -523,8 +523,18 @@ static void run_engine(int e)
 			die(en->name, "seek", rv);
 		entries += (uint64_t)got;
 	}
-	snprintf(extra, sizeof(extra), "entries=%" PRIu64, entries);
-	report(e, W_SEEKRANDOM, seeks, now_s() - t0, extra);
+	double secs = now_s() - t0;
+	int off = snprintf(extra, sizeof(extra), "entries=%" PRIu64, entries);
+	if (e == 0) { /* Strata: the sorted runs each seek has to position */
+		struct lsm_stats st;
+		lsm_get_stats(db, &st);
+		off += snprintf(extra + off, sizeof(extra) - (size_t)off, " files=");
+		for (unsigned l = 0; l < st.levels && off < (int)sizeof(extra) - 8; l++)
+			off += snprintf(extra + off, sizeof(extra) - (size_t)off, "%s%" PRIu64,
+					l ? "/" : "", st.level[l].files);
+		snprintf(extra + off, sizeof(extra) - (size_t)off, " imm=%" PRIu64, st.immutables);
+	}
+	report(e, W_SEEKRANDOM, seeks, secs, extra);
 	en->close(db);
 	en->destroy(dir);
 

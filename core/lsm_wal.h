@@ -10,10 +10,15 @@
  * when that one covers its record, so concurrent committers share one
  * fdatasync (group commit).
  *
+ * Once a log has been synced, appends keep the file zero-filled up to 1 MiB
+ * past the last record (so an fdatasync writes data, not a size change); a
+ * header of 8 zero bytes is that space, the log's logical end.
+ *
  * Replay reads records in order and stops at the first one whose header,
  * length or CRC is bad: a torn tail, never acknowledged because its sync
- * never completed. The file is truncated there so later appends to a
- * recovered tree never follow garbage.
+ * never completed; or at a zero header (the zero-filled space: not torn).
+ * The file is truncated there so later appends to a recovered tree never
+ * follow garbage.
  *
  * After a failed append or fdatasync the log is failed: every later append
  * and sync returns STRATA_EREAD_ONLY (the bytes on disk are unknown).
@@ -44,7 +49,7 @@ int lsm_wal_append(struct lsm_wal *w, uint8_t *rec, size_t len, uint64_t *end);
  * covered it. STRATA_EREAD_ONLY after a failed fdatasync. Any thread. */
 int lsm_wal_sync(struct lsm_wal *w, uint64_t upto, bool *grouped);
 
-/* Bytes appended so far. */
+/* Bytes appended so far (the logical end; the file may be longer). */
 uint64_t lsm_wal_size(struct lsm_wal *w);
 
 void lsm_wal_ref(struct lsm_wal *w);
@@ -55,7 +60,8 @@ void lsm_wal_unref(struct lsm_wal *w);
 typedef int (*lsm_wal_replay_fn)(void *arg, const uint8_t *payload, size_t len);
 
 /* Replays the log at path; *records = records delivered, *torn = whether a
- * bad tail was cut. File layer errors, or the callback's. */
+ * bad tail was cut (a zero-filled tail is cut too, but is not torn). File
+ * layer errors, or the callback's. */
 int lsm_wal_replay(const char *path, lsm_wal_replay_fn fn, void *arg, uint64_t *records,
 		   bool *torn);
 

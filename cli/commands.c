@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "proto/base64.h"
 
 static int parse_id(const char *s, json_int_t *out)
 {
@@ -63,21 +64,11 @@ static int cmd_page(struct cli *c, int argc, char **argv)
 		return run(c, "pages.merge", json_pack("{s:I, s:I}", "page1_id", a, "page2_id", b));
 	if (strcmp(sub, "put") == 0 && argc == 3) {
 		/* Text in, base64 on the wire. */
-		static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-		const unsigned char *s = (const unsigned char *)argv[2];
-		size_t n = strlen(argv[2]), o = 0;
-		char *enc = malloc((n + 2) / 3 * 4 + 1);
+		size_t n = strlen(argv[2]);
+		char *enc = malloc(base64_encoded_len(n) + 1);
 		if (!enc)
 			return 1;
-		for (size_t i = 0; i < n; i += 3) {
-			unsigned v = (unsigned)s[i] << 16 | (i + 1 < n ? (unsigned)s[i + 1] << 8 : 0) |
-				     (i + 2 < n ? s[i + 2] : 0);
-			enc[o++] = tbl[v >> 18];
-			enc[o++] = tbl[(v >> 12) & 63];
-			enc[o++] = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-			enc[o++] = i + 2 < n ? tbl[v & 63] : '=';
-		}
-		enc[o] = '\0';
+		base64_encode(argv[2], n, enc);
 		json_t *args = json_pack("{s:I, s:s}", "page_id", a, "data", enc);
 		free(enc);
 		return run(c, "records.insert", args);

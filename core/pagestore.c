@@ -461,7 +461,6 @@ int ps_write_vectored(struct pagestore *ps, const uint64_t *ids, size_t n, void 
 	for (size_t i = 0; i < n; i++)
 		if (page_id(bufs[i]) != ids[i] || page_validate(bufs[i], ps->page_size) != 0)
 			return STRATA_EBAD_REQUEST;
-	uint64_t last_lsn = 0;
 	for (size_t i = 0; i < n; i++) {
 		struct bp_page p;
 		int rv = bp_fetch(ps->bp, ids[i], BP_EXCLUSIVE, &p);
@@ -472,9 +471,8 @@ int ps_write_vectored(struct pagestore *ps, const uint64_t *ids, size_t n, void 
 		page_set_lsn(p.data, lsn);
 		if ((rv = log_and_release(ps, &p, false)) != 0)
 			return rv;
-		last_lsn = 1;
 	}
-	if (sync && last_lsn) {
+	if (sync && n > 0) {
 		int rv = wal_flush(ps->wal, 0);
 		if (rv)
 			return rv;

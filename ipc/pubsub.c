@@ -89,8 +89,11 @@ static void sub_recv_done(void *arg)
 {
 	struct ipc_sub *s = arg;
 	int rv = nng_aio_result(s->aio);
-	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || atomic_load(&s->closing))
+	if (rv == NNG_ECLOSED || rv == NNG_ECANCELED || atomic_load(&s->closing)) {
+		if (rv == 0) /* a message that arrived as we close is ours to free */
+			nng_msg_free(nng_aio_get_msg(s->aio));
 		return;
+	}
 	if (rv == 0) {
 		nng_msg *m = nng_aio_get_msg(s->aio);
 		s->on_msg(s->arg, nng_msg_body(m), nng_msg_len(m));

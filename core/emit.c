@@ -154,25 +154,37 @@ bool emit_enabled(void) { return atomic_load(&enabled); }
 void emit_set_sample_every(unsigned n) { atomic_store(&sample_every, n); }
 void emit_set_rare_limit(unsigned per_sec) { atomic_store(&rare_limit, per_sec); }
 
+/* Per ring per pass: a busy thread cannot starve the others' rings. */
+#define DRAIN_PER_RING 64
+
 size_t emit_drain(struct strata_event *out, size_t max)
 {
 	size_t n = 0;
 	pthread_mutex_lock(&registry_lock);
-	struct emit_ring **link = &registry;
-	while (*link) {
-		struct emit_ring *r = *link;
-		bool orphaned = atomic_load_explicit(&r->orphaned, memory_order_acquire);
-		uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
-		uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
-		while (tail != head && n < max)
-			out[n++] = r->slots[tail++ & (EMIT_RING_SLOTS - 1)];
-		atomic_store_explicit(&r->tail, tail, memory_order_release);
-		if (orphaned && tail == head) {
-			*link = r->next;
-			free(r);
-			continue;
+	bool more = true;
+	while (more && n < max) {
+		more = false;
+		struct emit_ring **link = &registry;
+		while (*link) {
+			struct emit_ring *r = *link;
+			bool orphaned = atomic_load_explicit(&r->orphaned, memory_order_acquire);
+			uint64_t tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+			uint64_t head = atomic_load_explicit(&r->head, memory_order_acquire);
+			size_t taken = 0;
+			while (tail != head && n < max && taken < DRAIN_PER_RING) {
+				out[n++] = r->slots[tail++ & (EMIT_RING_SLOTS - 1)];
+				taken++;
+			}
+			atomic_store_explicit(&r->tail, tail, memory_order_release);
+			if (tail != head)
+				more = true;
+			if (orphaned && tail == head) {
+				*link = r->next;
+				free(r);
+				continue;
+			}
+			link = &r->next;
 		}
-		link = &r->next;
 	}
 	pthread_mutex_unlock(&registry_lock);
 	return n;

@@ -38,8 +38,10 @@ static _Atomic bool enabled = true;
 static _Atomic unsigned sample_every = 100;
 static _Atomic unsigned rare_limit = 1000;
 
-/* Sampling counters per variant; rate-limit windows per family. */
-static _Atomic uint64_t sample_counter[STRATA_EV_COUNT];
+/* Sampling counters per variant, per thread (a shared counter would be a
+ * contended cache line on every buffer-pool hit); rate-limit windows per
+ * family. */
+static _Thread_local uint64_t sample_counter[STRATA_EV_COUNT];
 static _Atomic uint64_t rare_window_sec[STRATA_FAM_COUNT];
 static _Atomic uint64_t rare_in_window[STRATA_FAM_COUNT];
 
@@ -117,7 +119,7 @@ bool emit_sample_due(enum strata_ev_variant v)
 		stat_add(&core_stats()->events.sampled_out[fam], 1);
 		return false;
 	}
-	uint64_t c = atomic_fetch_add_explicit(&sample_counter[v], 1, memory_order_relaxed);
+	uint64_t c = sample_counter[v]++;
 	if (c % n != 0) {
 		stat_add(&core_stats()->events.sampled_out[fam], 1);
 		return false;

@@ -378,7 +378,6 @@ void wal_get_stats(struct wal *w, struct wal_stats *st)
 	st->group_commits = w->group_commits;
 	st->durable_lsn = w->durable_lsn;
 	st->end_lsn = w->end_lsn;
-	uint64_t cur_no = w->seg_no;
 	pthread_mutex_unlock(&w->lock);
 	uint64_t *segs;
 	size_t n;
@@ -393,5 +392,4 @@ void wal_get_stats(struct wal *w, struct wal_stats *st)
 		}
 		free(segs);
 	}
-	(void)cur_no;
 }

@@ -468,11 +468,8 @@ static int op_record_get(struct stratad *d, const json_t *args, json_t **result,
 	rv = ps_record_get(PS(d), id, slot, buf, cap, &len);
 	if (rv == STRATA_ENOT_FOUND) {
 		free(buf);
-		struct ps_page_info in;
-		if (ps_page_info(PS(d), id, &in) == 0)
-			snprintf(msg, msglen, "page %llu has no record in slot %u", (unsigned long long)id, slot);
-		else
-			snprintf(msg, msglen, "page %llu not found", (unsigned long long)id);
+		snprintf(msg, msglen, "page %llu has no record in slot %u (or no such page)",
+			 (unsigned long long)id, slot);
 		return rv;
 	}
 	if (rv) {

@@ -40,43 +40,11 @@ static bool all_digits(const char *s)
 	return true;
 }
 
-/* Adds every string value of src to dst, digits-only values as integers. */
-static int merge_strings(json_t *dst, const json_t *src)
-{
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)src, k, v) {
-		const char *s = json_string_value(v);
-		json_t *nv = s && all_digits(s) ? json_integer(strtoll(s, NULL, 10)) : json_incref(v);
-		if (!nv || json_object_set_new(dst, k, nv) != 0)
-			return STRATA_ENOMEM;
-	}
-	return 0;
-}
-
-int route_build_default(const struct route_req *rq, json_t **args, char *msg, size_t msglen)
-{
-	json_t *a;
-	if (rq->body && !json_is_object(rq->body)) {
-		snprintf(msg, msglen, "the request body must be a JSON object");
-		return STRATA_EBAD_REQUEST;
-	}
-	a = rq->body ? json_deep_copy(rq->body) : json_object();
-	if (!a)
-		return STRATA_ENOMEM;
-	if ((rq->query && merge_strings(a, rq->query) != 0) ||
-	    (rq->params && merge_strings(a, rq->params) != 0)) {
-		json_decref(a);
-		return STRATA_ENOMEM;
-	}
-	*args = a;
-	return 0;
-}
-
-/* For routes whose path and query values are names, keys and ranges: they
- * stay strings ("123" is a key, not a number), except the known numeric
- * and boolean query arguments. */
-static int build_strings(const struct route_req *rq, json_t **args, char *msg, size_t msglen)
+/* body object + query + path params. digits_as_numbers: a value made only
+ * of digits becomes an integer (ids); otherwise values stay strings except
+ * the known numeric/boolean query arguments (limit, sync). */
+static int build_args(const struct route_req *rq, json_t **args, bool digits_as_numbers,
+		      char *msg, size_t msglen)
 {
 	if (rq->body && !json_is_object(rq->body)) {
 		snprintf(msg, msglen, "the request body must be a JSON object");
@@ -85,23 +53,40 @@ static int build_strings(const struct route_req *rq, json_t **args, char *msg, s
 	json_t *a = rq->body ? json_deep_copy(rq->body) : json_object();
 	if (!a)
 		return STRATA_ENOMEM;
-	const char *k;
-	json_t *v;
-	json_object_foreach((json_t *)rq->query, k, v) {
-		const char *s = json_string_value(v);
-		json_t *nv;
-		if (strcmp(k, "limit") == 0 && s && all_digits(s))
-			nv = json_integer(strtoll(s, NULL, 10));
-		else if (strcmp(k, "sync") == 0 && s && (!strcmp(s, "true") || !strcmp(s, "false")))
-			nv = json_boolean(!strcmp(s, "true"));
-		else
-			nv = json_incref(v);
-		json_object_set_new(a, k, nv);
+	const json_t *srcs[2] = {rq->query, rq->params}; /* params win */
+	for (int i = 0; i < 2; i++) {
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)srcs[i], k, v) {
+			const char *s = json_string_value(v);
+			bool query = i == 0;
+			json_t *nv;
+			if (s && all_digits(s) && (digits_as_numbers || (query && !strcmp(k, "limit"))))
+				nv = json_integer(strtoll(s, NULL, 10));
+			else if (s && query && !strcmp(k, "sync") && (!strcmp(s, "true") || !strcmp(s, "false")))
+				nv = json_boolean(!strcmp(s, "true"));
+			else
+				nv = json_incref(v);
+			if (!nv || json_object_set_new(a, k, nv) != 0) {
+				json_decref(a);
+				return STRATA_ENOMEM;
+			}
+		}
 	}
-	json_object_foreach((json_t *)rq->params, k, v)
-		json_object_set(a, k, v);
 	*args = a;
 	return 0;
+}
+
+int route_build_default(const struct route_req *rq, json_t **args, char *msg, size_t msglen)
+{
+	return build_args(rq, args, true, msg, msglen);
+}
+
+/* For routes whose path and query values are names, keys and ranges: they
+ * stay strings ("123" is a key, not a number). */
+static int build_strings(const struct route_req *rq, json_t **args, char *msg, size_t msglen)
+{
+	return build_args(rq, args, false, msg, msglen);
 }
 
 static void local_healthz(struct front *f, const struct route_req *rq, int *status, json_t **body)

@@ -47,7 +47,4 @@ struct shm_page_table {
 	_Atomic uint32_t buckets[]; /* head frame of each chain */
 };
 
-/* Alias used by shm/segment.h. */
-#define shm_table_bucket shm_page_table
-
 #endif

@@ -62,7 +62,7 @@ struct shm_segments {
 	char data_name[64], stats_name[64];
 	/* Convenience pointers into the mappings. */
 	struct shm_frame_desc *descs;
-	struct shm_table_bucket *table;
+	struct shm_page_table *table;
 	uint8_t *frames;
 	struct shm_stats *stats;
 };

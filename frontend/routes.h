@@ -62,7 +62,7 @@ const struct route *routes_match(enum http_method m, const char *path, json_t **
 				 bool *path_known, char *allow, size_t allowlen);
 
 /* The default builder: body object (if any) + params + query, where a value
- * made only of digits becomes an integer. */
+ * made only of digits becomes an integer; query sync=true/false a boolean. */
 int route_build_default(const struct route_req *rq, json_t **args, char *msg, size_t msglen);
 
 #endif

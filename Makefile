@@ -28,11 +28,12 @@ LDLIBS  += $(PKG_LIBS) -lpthread -lm
 # Objects of one folder: build/obj/<folder>/<name>.o
 objs = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard $(1)/*.c))
 
-CORE_OBJS     := $(call objs,core) $(call objs,shm)
+# core/ and frontend/ may hold one folder per module (core/columnar/...).
+CORE_OBJS     := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard core/*.c core/*/*.c)) $(call objs,shm)
 PROTO_OBJS    := $(call objs,proto)
 IPC_OBJS      := $(call objs,ipc)
 DAEMON_OBJS   := $(filter-out %/main.o,$(call objs,daemon))
-FRONT_OBJS    := $(filter-out %/main.o,$(call objs,frontend))
+FRONT_OBJS    := $(filter-out %/frontend/main.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard frontend/*.c frontend/*/*.c)))
 CLI_OBJS      := $(filter-out %/main.o,$(call objs,cli))
 
 LIBSTRATA     := $(BUILD)/libstrata.a

@@ -20,7 +20,7 @@ static int parse_id(const char *s, json_int_t *out)
 	return 0;
 }
 
-static int run(struct cli *c, const char *op, json_t *args)
+int cli_run(struct cli *c, const char *op, json_t *args)
 {
 	json_t *r;
 	int rv = cli_call(c, op, args, &r);
@@ -35,7 +35,7 @@ static int run(struct cli *c, const char *op, json_t *args)
 	return 0;
 }
 
-static int usage_error(const char *what)
+int cli_usage_error(const char *what)
 {
 	fprintf(stderr, "strata: usage: %s\n", what);
 	return 2;
@@ -47,21 +47,21 @@ static int cmd_page(struct cli *c, int argc, char **argv)
 		"strata page alloc | get ID | compact ID | split ID | merge ID1 ID2 | "
 		"put ID TEXT | read ID SLOT | delete ID SLOT";
 	if (argc < 1)
-		return usage_error(use);
+		return cli_usage_error(use);
 	const char *sub = argv[0];
 	json_int_t a = 0, b = 0;
 	if (strcmp(sub, "alloc") == 0 && argc == 1)
-		return run(c, "pages.alloc", json_object());
+		return cli_run(c, "pages.alloc", json_object());
 	if (argc < 2 || parse_id(argv[1], &a) != 0)
-		return usage_error(use);
+		return cli_usage_error(use);
 	if (strcmp(sub, "get") == 0 && argc == 2)
-		return run(c, "pages.get", json_pack("{s:I}", "page_id", a));
+		return cli_run(c, "pages.get", json_pack("{s:I}", "page_id", a));
 	if (strcmp(sub, "compact") == 0 && argc == 2)
-		return run(c, "pages.compact", json_pack("{s:I}", "page_id", a));
+		return cli_run(c, "pages.compact", json_pack("{s:I}", "page_id", a));
 	if (strcmp(sub, "split") == 0 && argc == 2)
-		return run(c, "pages.split", json_pack("{s:I}", "page_id", a));
+		return cli_run(c, "pages.split", json_pack("{s:I}", "page_id", a));
 	if (strcmp(sub, "merge") == 0 && argc == 3 && parse_id(argv[2], &b) == 0)
-		return run(c, "pages.merge", json_pack("{s:I, s:I}", "page1_id", a, "page2_id", b));
+		return cli_run(c, "pages.merge", json_pack("{s:I, s:I}", "page1_id", a, "page2_id", b));
 	if (strcmp(sub, "put") == 0 && argc == 3) {
 		/* Text in, base64 on the wire. */
 		size_t n = strlen(argv[2]);
@@ -71,13 +71,13 @@ static int cmd_page(struct cli *c, int argc, char **argv)
 		base64_encode(argv[2], n, enc);
 		json_t *args = json_pack("{s:I, s:s}", "page_id", a, "data", enc);
 		free(enc);
-		return run(c, "records.insert", args);
+		return cli_run(c, "records.insert", args);
 	}
 	if (strcmp(sub, "read") == 0 && argc == 3 && parse_id(argv[2], &b) == 0)
-		return run(c, "records.get", json_pack("{s:I, s:I}", "page_id", a, "slot", b));
+		return cli_run(c, "records.get", json_pack("{s:I, s:I}", "page_id", a, "slot", b));
 	if (strcmp(sub, "delete") == 0 && argc == 3 && parse_id(argv[2], &b) == 0)
-		return run(c, "records.delete", json_pack("{s:I, s:I}", "page_id", a, "slot", b));
-	return usage_error(use);
+		return cli_run(c, "records.delete", json_pack("{s:I, s:I}", "page_id", a, "slot", b));
+	return cli_usage_error(use);
 }
 
 static int cmd_lsm(struct cli *c, int argc, char **argv)
@@ -87,25 +87,25 @@ static int cmd_lsm(struct cli *c, int argc, char **argv)
 		"       del NAME KEY | scan NAME [START [END [LIMIT]]] | compact NAME | flush NAME | stats NAME\n"
 		"       (SYNC: none, commit or interval)";
 	if (argc < 1)
-		return usage_error(use);
+		return cli_usage_error(use);
 	const char *sub = argv[0];
 	if (strcmp(sub, "list") == 0 && argc == 1)
-		return run(c, "lsm.list", json_object());
+		return cli_run(c, "lsm.list", json_object());
 	if (argc < 2)
-		return usage_error(use);
+		return cli_usage_error(use);
 	const char *name = argv[1];
 	if (strcmp(sub, "create") == 0 && (argc == 2 || argc == 3))
-		return run(c, "lsm.create", json_pack("{s:s, s:s}", "name", name, "sync",
+		return cli_run(c, "lsm.create", json_pack("{s:s, s:s}", "name", name, "sync",
 						       argc == 3 ? argv[2] : "none"));
 	if (strcmp(sub, "drop") == 0 && argc == 2)
-		return run(c, "lsm.drop", json_pack("{s:s}", "name", name));
+		return cli_run(c, "lsm.drop", json_pack("{s:s}", "name", name));
 	if (strcmp(sub, "put") == 0 && argc == 4)
-		return run(c, "lsm.put", json_pack("{s:s, s:s, s:s}", "name", name, "key", argv[2],
+		return cli_run(c, "lsm.put", json_pack("{s:s, s:s, s:s}", "name", name, "key", argv[2],
 						   "value", argv[3]));
 	if (strcmp(sub, "get") == 0 && argc == 3)
-		return run(c, "lsm.get", json_pack("{s:s, s:s}", "name", name, "key", argv[2]));
+		return cli_run(c, "lsm.get", json_pack("{s:s, s:s}", "name", name, "key", argv[2]));
 	if ((strcmp(sub, "del") == 0 || strcmp(sub, "delete") == 0) && argc == 3)
-		return run(c, "lsm.delete", json_pack("{s:s, s:s}", "name", name, "key", argv[2]));
+		return cli_run(c, "lsm.delete", json_pack("{s:s, s:s}", "name", name, "key", argv[2]));
 	if (strcmp(sub, "scan") == 0 && argc >= 2 && argc <= 5) {
 		json_t *a = json_pack("{s:s}", "name", name);
 		if (a && argc >= 3)
@@ -114,15 +114,15 @@ static int cmd_lsm(struct cli *c, int argc, char **argv)
 			json_object_set_new(a, "end", json_string(argv[3]));
 		if (a && argc == 5)
 			json_object_set_new(a, "limit", json_integer(atoi(argv[4])));
-		return run(c, "lsm.scan", a);
+		return cli_run(c, "lsm.scan", a);
 	}
 	if (strcmp(sub, "compact") == 0 && argc == 2)
-		return run(c, "lsm.compact", json_pack("{s:s}", "name", name));
+		return cli_run(c, "lsm.compact", json_pack("{s:s}", "name", name));
 	if (strcmp(sub, "flush") == 0 && argc == 2)
-		return run(c, "lsm.flush", json_pack("{s:s}", "name", name));
+		return cli_run(c, "lsm.flush", json_pack("{s:s}", "name", name));
 	if (strcmp(sub, "stats") == 0 && argc == 2)
-		return run(c, "lsm.stats", json_pack("{s:s}", "name", name));
-	return usage_error(use);
+		return cli_run(c, "lsm.stats", json_pack("{s:s}", "name", name));
+	return cli_usage_error(use);
 }
 
 /* Sends one batch of ops; returns an exit code. */
@@ -144,7 +144,7 @@ static int load_flush(struct cli *c, const char *tree, json_t *ops)
 static int cmd_load(struct cli *c, int argc, char **argv)
 {
 	if (argc != 2)
-		return usage_error("strata load TREE FILE   (lines of KEY<TAB>VALUE or JSON {\"key\":..,\"value\":..}; - for stdin)");
+		return cli_usage_error("strata load TREE FILE   (lines of KEY<TAB>VALUE or JSON {\"key\":..,\"value\":..}; - for stdin)");
 	FILE *fp = strcmp(argv[1], "-") == 0 ? stdin : fopen(argv[1], "r");
 	if (!fp) {
 		perror(argv[1]);
@@ -227,14 +227,24 @@ int cli_command(struct cli *c, const char *cmd, int argc, char **argv)
 	if (strcmp(cmd, "load") == 0)
 		return cmd_load(c, argc, argv);
 	if (strcmp(cmd, "flush") == 0)
-		return argc ? usage_error("strata flush") : run(c, "buffer.flush", json_object());
+		return argc ? cli_usage_error("strata flush") : cli_run(c, "buffer.flush", json_object());
 	if (strcmp(cmd, "buffer") == 0)
-		return argc ? usage_error("strata buffer") : run(c, "buffer.stats", json_object());
+		return argc ? cli_usage_error("strata buffer") : cli_run(c, "buffer.stats", json_object());
 	if (strcmp(cmd, "io") == 0)
-		return argc ? usage_error("strata io") : run(c, "io.stats", json_object());
+		return argc ? cli_usage_error("strata io") : cli_run(c, "io.stats", json_object());
 	if (strcmp(cmd, "disks") == 0)
-		return argc ? usage_error("strata disks") : run(c, "disks.list", json_object());
+		return argc ? cli_usage_error("strata disks") : cli_run(c, "disks.list", json_object());
 	if (strcmp(cmd, "page") == 0)
 		return cmd_page(c, argc, argv);
+	if (strcmp(cmd, "tiers") == 0)
+		return cli_cmd_tiers(c, argc, argv);
+	if (strcmp(cmd, "columnar") == 0)
+		return cli_cmd_columnar(c, argc, argv);
+	if (strcmp(cmd, "json") == 0)
+		return cli_cmd_json(c, argc, argv);
+	if (strcmp(cmd, "partitions") == 0)
+		return cli_cmd_partitions(c, argc, argv);
+	if (strcmp(cmd, "tablespaces") == 0)
+		return cli_cmd_tablespaces(c, argc, argv);
 	return -1;
 }

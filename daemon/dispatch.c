@@ -16,6 +16,11 @@ static const struct op_def *const op_tables[] = {
 	ops_events,
 	ops_storage,
 	ops_lsm,
+	ops_tablespaces,
+	ops_tiers,
+	ops_columnar,
+	ops_json,
+	ops_partitions,
 };
 
 const struct op_def *dispatch_find(const char *name)

@@ -38,6 +38,11 @@ extern const struct op_def ops_sys[];
 extern const struct op_def ops_events[];
 extern const struct op_def ops_storage[];
 extern const struct op_def ops_lsm[];
+extern const struct op_def ops_tablespaces[];  /* daemon/ops_tablespaces.c */
+extern const struct op_def ops_tiers[];        /* daemon/ops_tiers.c */
+extern const struct op_def ops_columnar[];     /* daemon/ops_columnar.c */
+extern const struct op_def ops_json[];         /* daemon/ops_json.c */
+extern const struct op_def ops_partitions[];   /* daemon/ops_partitions.c */
 
 /* JSON figures shared by several ops (daemon/ops_pages.c). */
 json_t *buffer_stats_json(struct stratad *d);

@@ -28,6 +28,7 @@
 #include "daemon/dedup.h"
 #include "daemon/dispatch.h"
 #include "daemon/lockfile.h"
+#include "daemon/modules.h"
 #include "daemon/publisher.h"
 #include "daemon/replay.h"
 #include "daemon/storage.h"
@@ -130,6 +131,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "stratad: %s\n", err);
 		goto out_storage;
 	}
+	if (modules_open(&d, err, sizeof(err)) != 0) {
+		fprintf(stderr, "stratad: %s\n", err);
+		goto out_storage;
+	}
 	if (dedup_create(&d.dedup) != 0 || replay_create(&d.replay, d.opt.replay_size) != 0) {
 		fprintf(stderr, "stratad: out of memory\n");
 		goto out_storage;
@@ -181,6 +186,8 @@ out_tables:
 	replay_destroy(d.replay);
 	dedup_destroy(d.dedup);
 out_storage:
+	if (modules_close(&d) != 0)
+		rc = 1;
 	if (trees_close(d.trees) != 0)
 		rc = 1;
 	if (storage_close(d.storage) != 0)

@@ -1,4 +1,5 @@
 #include "daemon/publisher.h"
+#include "daemon/modules.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -175,6 +176,7 @@ static void *ticker_main(void *arg)
 		pthread_mutex_unlock(&p->tick_lock);
 		emit_pool_stats(p);
 		emit_io_stats(&prev);
+		modules_tick(p->d);
 		pthread_mutex_lock(&p->tick_lock);
 	}
 	pthread_mutex_unlock(&p->tick_lock);

@@ -19,6 +19,11 @@ struct dedup;
 struct ipc_pub;
 struct storage;
 struct trees;
+struct tablespaces;
+struct tiered;
+struct columnar_db;
+struct json_store;
+struct partitions;
 
 struct stratad {
 	/* immutable after start */
@@ -32,6 +37,12 @@ struct stratad {
 	struct ipc_pub *pub;
 	struct storage *storage;   /* core objects (disk, buffer pool, ...) */
 	struct trees *trees;       /* named LSM trees */
+	/* areas of daemon/modules.h: each set by its module's open */
+	struct tablespaces *tablespaces;
+	struct tiered *tiered;
+	struct columnar_db *columnar;
+	struct json_store *json;
+	struct partitions *partitions;
 	size_t max_msg;            /* NNG_OPT_RECVMAXSZ and the reply limit */
 
 	_Atomic bool stopping;

@@ -84,7 +84,7 @@ int route_build_default(const struct route_req *rq, json_t **args, char *msg, si
 
 /* For routes whose path and query values are names, keys and ranges: they
  * stay strings ("123" is a key, not a number). */
-static int build_strings(const struct route_req *rq, json_t **args, char *msg, size_t msglen)
+int route_build_strings(const struct route_req *rq, json_t **args, char *msg, size_t msglen)
 {
 	return build_args(rq, args, false, msg, msglen);
 }
@@ -112,7 +112,7 @@ static void local_readyz(struct front *f, const struct route_req *rq, int *statu
 
 static void local_openapi(struct front *f, const struct route_req *rq, int *status, json_t **body);
 
-const struct route routes[] = {
+static const struct route routes_core[] = {
 	{M_GET, "/api/v1/openapi.json", ROLE_PUBLIC, NULL, NULL, local_openapi, 0,
 	 "this OpenAPI 3 document, generated from the route table and the event definitions"},
 	{M_GET, "/healthz", ROLE_PUBLIC, NULL, NULL, local_healthz, 0, "process is alive"},
@@ -155,29 +155,60 @@ const struct route routes[] = {
 	{M_POST, "/api/v1/storage/io/vectored-write", ROLE_ADMIN, "io.vectored_write", NULL, NULL, 0,
 	 "replace whole page images through the buffer pool and the redo log"},
 
-	{M_POST, "/api/v1/storage/lsm", ROLE_WRITE, "lsm.create", build_strings, NULL, 201,
+	{M_POST, "/api/v1/storage/lsm", ROLE_WRITE, "lsm.create", route_build_strings, NULL, 201,
 	 "create an LSM tree: {name, sync: none|commit|interval, memtable_bytes, compression, ...}"},
 	{M_GET, "/api/v1/storage/lsm", ROLE_READ, "lsm.list", NULL, NULL, 0, "list LSM trees"},
-	{M_DELETE, "/api/v1/storage/lsm/{name}", ROLE_WRITE, "lsm.drop", build_strings, NULL, 0,
+	{M_DELETE, "/api/v1/storage/lsm/{name}", ROLE_WRITE, "lsm.drop", route_build_strings, NULL, 0,
 	 "drop an LSM tree and its files"},
-	{M_PUT, "/api/v1/storage/lsm/{name}/put", ROLE_WRITE, "lsm.put", build_strings, NULL, 0,
+	{M_PUT, "/api/v1/storage/lsm/{name}/put", ROLE_WRITE, "lsm.put", route_build_strings, NULL, 0,
 	 "put {key, value} (or key_b64/value_b64; optional sync)"},
-	{M_GET, "/api/v1/storage/lsm/{name}/get/{key}", ROLE_READ, "lsm.get", build_strings, NULL, 0,
+	{M_GET, "/api/v1/storage/lsm/{name}/get/{key}", ROLE_READ, "lsm.get", route_build_strings, NULL, 0,
 	 "get a key (404 if absent; ?encoding=base64 for binary)"},
-	{M_DELETE, "/api/v1/storage/lsm/{name}/delete/{key}", ROLE_WRITE, "lsm.delete", build_strings,
+	{M_DELETE, "/api/v1/storage/lsm/{name}/delete/{key}", ROLE_WRITE, "lsm.delete", route_build_strings,
 	 NULL, 0, "delete a key (404 if absent)"},
-	{M_GET, "/api/v1/storage/lsm/{name}/scan", ROLE_READ, "lsm.scan", build_strings, NULL, 0,
+	{M_GET, "/api/v1/storage/lsm/{name}/scan", ROLE_READ, "lsm.scan", route_build_strings, NULL, 0,
 	 "scan [start, end) with ?start=&end=&limit= (max 1000); 'next' continues"},
-	{M_POST, "/api/v1/storage/lsm/{name}/batch", ROLE_WRITE, "lsm.batch", build_strings, NULL, 0,
+	{M_POST, "/api/v1/storage/lsm/{name}/batch", ROLE_WRITE, "lsm.batch", route_build_strings, NULL, 0,
 	 "atomic batch {ops: [{put:{key,value}}, {delete:{key}}]}"},
-	{M_POST, "/api/v1/storage/lsm/{name}/compact", ROLE_WRITE, "lsm.compact", build_strings, NULL,
+	{M_POST, "/api/v1/storage/lsm/{name}/compact", ROLE_WRITE, "lsm.compact", route_build_strings, NULL,
 	 0, "compact the whole tree"},
-	{M_POST, "/api/v1/storage/lsm/{name}/flush", ROLE_WRITE, "lsm.flush", build_strings, NULL, 0,
+	{M_POST, "/api/v1/storage/lsm/{name}/flush", ROLE_WRITE, "lsm.flush", route_build_strings, NULL, 0,
 	 "flush the memtable to an SSTable"},
-	{M_GET, "/api/v1/storage/lsm/{name}/stats", ROLE_READ, "lsm.stats", build_strings, NULL, 0,
+	{M_GET, "/api/v1/storage/lsm/{name}/stats", ROLE_READ, "lsm.stats", route_build_strings, NULL, 0,
 	 "tree statistics: levels, files, bloom, write amplification, stalls"},
+	{0},
 };
-const size_t routes_count = sizeof(routes) / sizeof(routes[0]);
+
+/* Every table; routes_next walks them in this order. */
+static const struct route *const route_tables[] = {
+	routes_core, routes_tiers, routes_columnar, routes_json, routes_partitions,
+	routes_tablespaces,
+};
+
+const struct route *routes_next(const struct route *r)
+{
+	size_t ntables = sizeof(route_tables) / sizeof(route_tables[0]);
+	size_t t = 0;
+	if (r) {
+		r++;
+		if (r->pattern)
+			return r;
+		/* end of a table: find which one and move to the next */
+		for (t = 0; t < ntables; t++) {
+			const struct route *b = route_tables[t];
+			const struct route *e = b;
+			while (e->pattern)
+				e++;
+			if (r == e)
+				break;
+		}
+		t++;
+	}
+	for (; t < ntables; t++)
+		if (route_tables[t]->pattern)
+			return route_tables[t];
+	return NULL;
+}
 
 /* Matches one pattern; captures go into params. */
 static bool pattern_match(const char *pat, const char *path, json_t *params)
@@ -228,8 +259,7 @@ const struct route *routes_match(enum http_method m, const char *path, json_t **
 	*path_known = false;
 	if (allowlen)
 		allow[0] = '\0';
-	for (size_t i = 0; i < routes_count; i++) {
-		const struct route *r = &routes[i];
+	for (const struct route *r = routes_next(NULL); r; r = routes_next(r)) {
 		if (!pattern_match(r->pattern, path, NULL))
 			continue;
 		if (r->method == m || (m == M_HEAD && r->method == M_GET)) {
@@ -295,8 +325,7 @@ static void local_openapi(struct front *f, const struct route_req *rq, int *stat
 {
 	(void)f, (void)rq;
 	json_t *paths = json_object();
-	for (size_t i = 0; i < routes_count; i++) {
-		const struct route *r = &routes[i];
+	for (const struct route *r = routes_next(NULL); r; r = routes_next(r)) {
 		json_t *item = json_object_get(paths, r->pattern);
 		if (!item) {
 			item = json_object();

@@ -50,8 +50,17 @@ struct route {
 	const char *summary;
 };
 
-extern const struct route routes[];
-extern const size_t routes_count;
+/* Route tables, one per area (frontend/routes*.c), each ending with a
+ * zeroed entry (pattern NULL). */
+extern const struct route routes_tiers[];        /* frontend/routes_tiers.c */
+extern const struct route routes_columnar[];     /* frontend/routes_columnar.c */
+extern const struct route routes_json[];         /* frontend/routes_json.c */
+extern const struct route routes_partitions[];   /* frontend/routes_partitions.c */
+extern const struct route routes_tablespaces[];  /* frontend/routes_tablespaces.c */
+
+/* Walks every route of every table: routes_next(NULL) is the first,
+ * routes_next(r) the one after r, NULL after the last. */
+const struct route *routes_next(const struct route *r);
 
 /*
  * Finds the route for (method, path). Returns it and fills *params (new
@@ -64,5 +73,10 @@ const struct route *routes_match(enum http_method m, const char *path, json_t **
 /* The default builder: body object (if any) + params + query, where a value
  * made only of digits becomes an integer; query sync=true/false a boolean. */
 int route_build_default(const struct route_req *rq, json_t **args, char *msg, size_t msglen);
+
+/* Like route_build_default, but path and query values stay strings ("123"
+ * is a key or a name, not a number), except limit (integer) and sync
+ * (boolean) in the query. */
+int route_build_strings(const struct route_req *rq, json_t **args, char *msg, size_t msglen);
 
 #endif

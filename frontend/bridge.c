@@ -22,7 +22,10 @@ struct wsmsg *wsmsg_new(const char *json, size_t len, int family)
 		return NULL;
 	m->refs = 1;
 	m->family = family;
+	m->variant = -1;
 	m->seq = m->epoch = 0;
+	m->ts_us = 0;
+	m->replayed = false;
 	m->subject[0] = '\0';
 	m->len = len;
 	memcpy(m->data + LWS_PRE, json, len);

@@ -23,7 +23,10 @@ struct lws_context;
 struct wsmsg {
 	int refs;
 	int family;        /* enum strata_ev_family, or -1 for notices to all */
+	int variant;       /* enum strata_ev_variant, or -1 */
 	uint64_t seq, epoch;
+	int64_t ts_us;     /* emission time in stratad (0: not an event) */
+	bool replayed;     /* fetched with events.replay, not live */
 	char subject[64];  /* tree_name / table_name of the event, or "" */
 	size_t len;        /* JSON bytes at data + LWS_PRE */
 	unsigned char data[];

@@ -7,6 +7,7 @@
 #ifndef STRATA_FRONTEND_FRONT_H
 #define STRATA_FRONTEND_FRONT_H
 
+#include <libwebsockets.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -29,7 +30,24 @@ struct front_options {
 	int timeout_ms;           /* control request timeout */
 	char token_file[4096];    /* "" = no auth (loopback only) */
 	unsigned ws_queue_max;    /* messages queued per WebSocket client */
+	size_t ws_queue_bytes;    /* bytes queued per WebSocket client */
+	unsigned ws_slow_close_ms; /* a client dropping messages this long is closed */
+	unsigned ws_msg_rate;     /* control messages per second per client */
+	unsigned ws_ping_s;       /* idle seconds before a ping; 3x without answer closes */
+	unsigned breaker_failures; /* consecutive control failures that open the breaker */
+	unsigned breaker_probe_ms; /* probe period while open */
 	size_t max_body;          /* request body limit */
+};
+
+struct ctl_call;
+struct ws_hub;
+
+/* The circuit breaker's state (frontend/ctl.h). */
+struct breaker {
+	bool open, probing;
+	unsigned failures;        /* consecutive */
+	int64_t next_probe_ms;    /* monotonic */
+	uint64_t opens, fast_failures;
 };
 
 struct front {
@@ -46,7 +64,11 @@ struct front {
 	struct ws_session *ws_clients;
 	unsigned ws_count[STRATA_FAM_COUNT + 1]; /* per stream; [COUNT] = all */
 	bool events_up;           /* last connection state told to clients */
-	uint64_t ws_sent, ws_dropped, ws_lagged_notices;
+	struct ws_hub *hub;       /* event delivery state and figures (ws.c) */
+	struct ctl_call *ctl_calls; /* the frontend's own control calls in flight */
+	struct breaker brk;
+	lws_sorted_usec_list_t tick;   /* the service thread's 250 ms timer */
+	lws_retry_bo_t idle_policy;    /* WebSocket ping / idle hang-up */
 	volatile int interrupted; /* set by the signal handler */
 };
 

@@ -27,6 +27,7 @@
 
 #include "frontend/auth.h"
 #include "frontend/bridge.h"
+#include "frontend/ctl.h"
 #include "ipc/ipc.h"
 #include "proto/msg.h"
 #include "strata/error.h"
@@ -190,6 +191,12 @@ static void dispatch(struct front *f, struct lws *wsi, struct http_session *s)
 		answer_error(wsi, s, rv, msg[0] ? msg : NULL);
 		return;
 	}
+	if (!ctl_breaker_allows(f)) {
+		json_decref(args);
+		answer_error(wsi, s, STRATA_EUNAVAILABLE,
+			     "stratad is not answering: circuit breaker open, probing in the background");
+		return;
+	}
 	struct proto_request preq = {.id = ++f->next_request_id, .client = f->client_id, .args = args};
 	snprintf(preq.op, sizeof(preq.op), "%s", r->op);
 	msgpack_sbuffer sb;
@@ -213,6 +220,7 @@ static void dispatch(struct front *f, struct lws *wsi, struct http_session *s)
 	msgpack_sbuffer_destroy(&sb);
 	if (rv != 0) {
 		free(c);
+		ctl_breaker_record(f, rv);
 		answer_error(wsi, s, rv, rv == STRATA_EUNAVAILABLE ? "stratad is unreachable" : NULL);
 		return;
 	}

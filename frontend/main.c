@@ -25,6 +25,12 @@ static const char usage[] =
 	"                      required when listening beyond loopback\n"
 	"  --timeout-ms N      control request timeout (default 5000)\n"
 	"  --ws-queue N        messages queued per WebSocket client before the oldest drop (default 1024)\n"
+	"  --ws-queue-bytes N  bytes queued per WebSocket client before the oldest drop (default 4194304)\n"
+	"  --ws-slow-close-ms N  close a client that keeps dropping messages this long (default 10000)\n"
+	"  --ws-msg-rate N     control messages per second a client may send (default 20; 0 = no cap)\n"
+	"  --ws-ping-s N       ping an idle WebSocket after N s, hang up after 3N s (default 20)\n"
+	"  --breaker-failures N  consecutive control failures that open the circuit breaker (default 3)\n"
+	"  --breaker-probe-ms N  probe period while the breaker is open (default 1000)\n"
 	"  --verbose           libwebsockets notices on stderr\n"
 	"  --help              this text\n";
 
@@ -82,6 +88,12 @@ int main(int argc, char **argv)
 		{"token-file", required_argument, 0, 't'},
 		{"timeout-ms", required_argument, 0, 'T'},
 		{"ws-queue", required_argument, 0, 'q'},
+		{"ws-queue-bytes", required_argument, 0, 'B'},
+		{"ws-slow-close-ms", required_argument, 0, 'S'},
+		{"ws-msg-rate", required_argument, 0, 'R'},
+		{"ws-ping-s", required_argument, 0, 'P'},
+		{"breaker-failures", required_argument, 0, 'F'},
+		{"breaker-probe-ms", required_argument, 0, 'O'},
 		{"verbose", no_argument, 0, 'v'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
@@ -91,6 +103,12 @@ int main(int argc, char **argv)
 	o->listen_port = 8080;
 	o->timeout_ms = 5000;
 	o->ws_queue_max = 1024;
+	o->ws_queue_bytes = 4u << 20;
+	o->ws_slow_close_ms = 10000;
+	o->ws_msg_rate = 20;
+	o->ws_ping_s = 20;
+	o->breaker_failures = 3;
+	o->breaker_probe_ms = 1000;
 	o->max_body = 8u << 20;
 	bool verbose = false, have_data = false;
 	char data_dir[4096] = "./var/strata";
@@ -126,6 +144,40 @@ int main(int argc, char **argv)
 			else
 				o->ws_queue_max = (unsigned)v;
 			break;
+		case 'B':
+		case 'S':
+		case 'R':
+		case 'P':
+		case 'F':
+		case 'O': {
+			static const struct { char c; const char *name; long lo, hi; } lim[] = {
+				{'B', "--ws-queue-bytes", 4096, 1L << 30},
+				{'S', "--ws-slow-close-ms", 100, 3600000},
+				{'R', "--ws-msg-rate", 0, 100000},
+				{'P', "--ws-ping-s", 1, 3600},
+				{'F', "--breaker-failures", 1, 1000},
+				{'O', "--breaker-probe-ms", 50, 600000},
+			};
+			size_t k = 0;
+			while (lim[k].c != c)
+				k++;
+			errno = 0;
+			v = strtol(optarg, &end, 10);
+			if (errno || *end || end == optarg || v < lim[k].lo || v > lim[k].hi) {
+				fprintf(stderr, "strata-front: %s %s: expected an integer in %ld..%ld\n",
+					lim[k].name, optarg, lim[k].lo, lim[k].hi);
+				return 2;
+			}
+			switch (c) {
+			case 'B': o->ws_queue_bytes = (size_t)v; break;
+			case 'S': o->ws_slow_close_ms = (unsigned)v; break;
+			case 'R': o->ws_msg_rate = (unsigned)v; break;
+			case 'P': o->ws_ping_s = (unsigned)v; break;
+			case 'F': o->breaker_failures = (unsigned)v; break;
+			default: o->breaker_probe_ms = (unsigned)v; break;
+			}
+			break;
+		}
 		case 'v': verbose = true; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;

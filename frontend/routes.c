@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "frontend/front.h"
+#include "frontend/ws.h"
 #include "proto/base64.h"
 #include "proto/event_codec.h"
 #include "ipc/ipc.h"
@@ -99,7 +100,7 @@ static void local_healthz(struct front *f, const struct route_req *rq, int *stat
 static void local_readyz(struct front *f, const struct route_req *rq, int *status, json_t **body)
 {
 	(void)rq;
-	bool ctl = ipc_client_connected(f->ctl), ev = ipc_sub_connected(f->sub);
+	bool ctl = ipc_client_connected(f->ctl) && !f->brk.open, ev = ipc_sub_connected(f->sub);
 	if (ctl && ev) {
 		*status = 200;
 		*body = json_pack("{s:s}", "status", "ready");
@@ -112,12 +113,22 @@ static void local_readyz(struct front *f, const struct route_req *rq, int *statu
 
 static void local_openapi(struct front *f, const struct route_req *rq, int *status, json_t **body);
 
+static void local_ws_stats(struct front *f, const struct route_req *rq, int *status, json_t **body)
+{
+	(void)rq;
+	*body = ws_stats_json(f);
+	*status = *body ? 200 : 500;
+}
+
 static const struct route routes_core[] = {
 	{M_GET, "/api/v1/openapi.json", ROLE_PUBLIC, NULL, NULL, local_openapi, 0,
 	 "this OpenAPI 3 document, generated from the route table and the event definitions"},
 	{M_GET, "/healthz", ROLE_PUBLIC, NULL, NULL, local_healthz, 0, "process is alive"},
 	{M_GET, "/readyz", ROLE_PUBLIC, NULL, NULL, local_readyz, 0,
 	 "200 when stratad is reachable, else 503"},
+	{M_GET, "/api/v1/ws/stats", ROLE_READ, NULL, NULL, local_ws_stats, 0,
+	 "this frontend's WebSocket delivery figures: clients per stream, queue depths, sent, "
+	 "dropped, lagged, closed for slowness, gap repairs, delivery latency, circuit breaker"},
 	{M_GET, "/api/v1/storage/status", ROLE_READ, "sys.status", NULL, NULL, 0,
 	 "stratad's status: pid, epoch, uptime, sizes, versions, buffer pool and I/O figures"},
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "frontend/bridge.h"
+#include "frontend/ctl.h"
 #include "frontend/http.h"
 #include "frontend/ws.h"
 #include "ipc/ipc.h"
@@ -33,10 +34,13 @@ static void drain_bridge(struct front *f)
 		struct bridge_item *next = it->next;
 		switch (it->kind) {
 		case BRIDGE_REPLY:
-			http_on_reply(f, it);
+			if (!ctl_on_reply(f, it)) {
+				ctl_breaker_record(f, it->err);
+				http_on_reply(f, it);
+			}
 			break;
 		case BRIDGE_EVENT:
-			ws_broadcast(f, it->msg);
+			ws_bus_event(f, it->msg);
 			break;
 		case BRIDGE_CONN:
 			ws_connection_changed(f, it->up);
@@ -97,22 +101,6 @@ static const struct lws_http_mount mount_all = {
 	.origin_protocol = LWSMPRO_CALLBACK,
 };
 
-/* The object an event is about (its tree_name or table_name), for
- * per-object stream filters. */
-static void subject_of(const struct strata_event *ev, char *out, size_t n)
-{
-	size_t cnt = 0;
-	const struct ev_field *f = ev_fields((enum strata_ev_variant)ev->variant, &cnt);
-	out[0] = '\0';
-	for (size_t i = 0; f && i < cnt; i++) {
-		if (f[i].type == STRATA_FT_STR &&
-		    (strcmp(f[i].name, "tree_name") == 0 || strcmp(f[i].name, "table_name") == 0)) {
-			snprintf(out, n, "%s", (const char *)&ev->u + f[i].offset);
-			return;
-		}
-	}
-}
-
 /* nng thread: one bus message -> one rendered, shareable WebSocket message. */
 static void on_bus_message(void *arg, const void *msg, size_t len)
 {
@@ -124,20 +112,13 @@ static void on_bus_message(void *arg, const void *msg, size_t len)
 		fprintf(stderr, "strata-front: dropped a bad bus message: %s\n", perr.msg);
 		return;
 	}
-	char *text = ev_to_json_text(&ev, &live);
-	if (!text)
-		return;
-	struct wsmsg *m = wsmsg_new(text, strlen(text), ev.family);
-	free(text);
+	struct wsmsg *m = ws_render_event(&ev, &live);
 	struct bridge_item *it = calloc(1, sizeof(*it));
 	if (!m || !it) {
 		free(m);
 		free(it);
-		return;
+		return; /* lost here: the frontend sees the seq gap and repairs it */
 	}
-	m->seq = live.seq;
-	m->epoch = live.epoch;
-	subject_of(&ev, m->subject, sizeof(m->subject));
 	it->kind = BRIDGE_EVENT;
 	it->msg = m;
 	bridge_push(f->bridge, it);
@@ -152,6 +133,15 @@ static void on_bus_connection(void *arg, bool up)
 	it->kind = BRIDGE_CONN;
 	it->up = up;
 	bridge_push(f->bridge, it);
+}
+
+/* Once a second on the service thread: the breaker's probe, slow clients. */
+static void on_tick(lws_sorted_usec_list_t *sul)
+{
+	struct front *f = lws_container_of(sul, struct front, tick);
+	ctl_tick(f);
+	ws_tick(f);
+	lws_sul_schedule(f->ctx, 0, &f->tick, on_tick, LWS_US_PER_SEC / 4);
 }
 
 static bool is_loopback(const char *host)
@@ -174,6 +164,8 @@ int front_start(struct front *f, char *err, size_t errlen)
 		return rv;
 	if ((rv = bridge_create(&f->bridge, 65536)) != 0)
 		return rv;
+	if ((rv = ws_hub_create(f)) != 0)
+		return rv;
 	if ((rv = ipc_client_open(&f->ctl, f->opt.ctl_url, IPC_DEFAULT_MAX_MSG, err, errlen)) != 0)
 		return rv;
 	static const char *const all_topics[] = {"storage."};
@@ -191,6 +183,11 @@ int front_start(struct front *f, char *err, size_t errlen)
 	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	info.timeout_secs = 30;
 	info.keepalive_timeout = 30;
+	/* WebSocket keepalive: a ping after ws_ping_s idle seconds, hang up
+	 * after three times that without traffic or pong. */
+	f->idle_policy.secs_since_valid_ping = (uint16_t)f->opt.ws_ping_s;
+	f->idle_policy.secs_since_valid_hangup = (uint16_t)(3 * f->opt.ws_ping_s);
+	info.retry_and_idle_policy = &f->idle_policy;
 	f->ctx = lws_create_context(&info);
 	if (!f->ctx) {
 		snprintf(err, errlen, "cannot listen on %s:%d (in use, or a bad address)",
@@ -198,6 +195,7 @@ int front_start(struct front *f, char *err, size_t errlen)
 		return STRATA_EIO;
 	}
 	bridge_set_context(f->bridge, f->ctx);
+	lws_sul_schedule(f->ctx, 0, &f->tick, on_tick, LWS_US_PER_SEC / 4);
 	/* The SUB may have connected before the context existed. */
 	if (ipc_sub_connected(f->sub))
 		f->events_up = true;
@@ -216,11 +214,15 @@ void front_stop(struct front *f)
 	/* Stop the wake-ups first: after this nng callbacks only queue. */
 	if (f->bridge)
 		bridge_set_context(f->bridge, NULL);
-	if (f->ctx)
+	if (f->ctx) {
+		lws_sul_cancel(&f->tick);
 		lws_context_destroy(f->ctx);
+	}
 	f->ctx = NULL;
 	ipc_sub_close(f->sub);
 	ipc_client_close(f->ctl);
+	ctl_shutdown(f);
+	ws_hub_destroy(f);
 	bridge_destroy(f->bridge);
 	auth_free(f->auth);
 	f->sub = NULL;

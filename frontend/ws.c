@@ -2,25 +2,56 @@
  * frontend/ws.c — WebSocket event streams.
  *
  * Paths: /api/v1/ws/storage/<family> (one family) and /api/v1/ws/storage
- * (every family; the client narrows it with {"subscribe":["lsm","tiers"]}).
+ * (every family). Live event messages carry "seq" (per family, gap-free
+ * within an epoch) and "epoch" (stratad's run).
  *
- * Each client has a bounded queue of shared, already-rendered messages
- * (struct wsmsg, encoded once per event for all clients). A full queue
- * drops its oldest message; the client is then sent
- * {"message_type":"lagged","data":{"dropped":N}} before the next event, so
- * a slow client loses its own messages and never slows anyone else.
+ * Control messages (JSON objects; any subset of the keys, at any time):
+ *   {"subscribe":["lsm","tiers"],            families (within the stream)
+ *    "filter":{"tree_name":"orders",         one tree/table (or table_name)
+ *              "variants":["PoolStats"]},    only these variants
+ *    "stats_interval_ms":5000,               downsample *Stats events
+ *    "resume_from":{"lsm":41,"io":7} | 41,   replay what came after these seqs
+ *    "epoch":E}                              ... of this epoch
+ * answered with {"message_type":"subscribed","data":{...settings}}; a bad
+ * one gets {"message_type":"error","data":{"code","message"}} and the
+ * connection stays. Resume also works at connect time:
+ * ?resume_from=SEQ&epoch=E (or resume_from=lsm:41,io:7 on the all-families
+ * stream).
+ *
+ * Delivery (service thread): events reach ws_bus_event in bus order. Per
+ * family the hub remembers the last seq delivered; a jump means the bus or
+ * the bridge lost events: the hub asks stratad's replay ring for them
+ * (events.replay) and holds later events until the answer, then delivers
+ * the missing ones and the held ones in order. Only events that are gone
+ * from the ring become a {"message_type":"gap","data":{"family","from_seq",
+ * "to_seq","epoch","reason"}} message to that family's clients.
+ *
+ * Resume: the client's last seq per family is where its replay starts;
+ * live events of that family are held for the client while the replay is
+ * in flight, then deduplicated by seq. Events no longer in the ring, or an
+ * epoch that changed (stratad restarted), give one gap message first.
+ *
+ * Slow clients: each client has a queue of shared, already-rendered
+ * messages (encoded once per event for everyone) bounded by count
+ * (--ws-queue) and bytes (--ws-queue-bytes). When full, the oldest goes and
+ * the client is sent {"message_type":"lagged","data":{"dropped":N}} before
+ * its next message. A client that keeps dropping for --ws-slow-close-ms is
+ * closed with 1008 and a reason. A stalled client costs its own bounded
+ * queue and nothing else: nobody waits for it.
  *
  * Session states (service thread only):
- *   state        event                  -> state        action
- *   (filter)     path not a stream      -> rejected
- *   (filter)     path ok                -> ESTABLISHED  on the client list, hello sent
- *   ESTABLISHED  event for its families -> ESTABLISHED  queued (oldest dropped if full)
- *   ESTABLISHED  writable               -> ESTABLISHED  lagged notice, then one message
- *   ESTABLISHED  closed                 -> (gone)       off the list, queue released
+ *   (filter)     path not a stream / no token -> rejected
+ *   (filter)     ok                      -> OPEN       listed, hello queued
+ *   OPEN         resume asked            -> RESUMING   replay call in flight
+ *   RESUMING     replay answered         -> OPEN       replayed + held events queued
+ *   OPEN         event for its filters   -> OPEN       queued (oldest dropped if full)
+ *   any          dropping too long/flood -> CLOSING    queue freed, close on writable
+ *   any          closed                  -> (gone)     unlisted, queue released
  */
 #include "frontend/ws.h"
 
 #include <libwebsockets.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,11 +60,120 @@
 
 #include "frontend/auth.h"
 #include "frontend/bridge.h"
+#include "frontend/ctl.h"
 #include "proto/event_codec.h"
 #include "strata/error.h"
 
 #define WS_PREFIX "/api/v1/ws/storage"
 #define ALL_FAMILIES ((1u << STRATA_FAM_COUNT) - 1)
+#define ALL_VARIANTS (~(uint64_t)0)
+#define REPLAY_LIMIT 10000
+#define TOPIC_HELD_MAX 65536u
+#define LAT_BUCKETS 40
+#define REPLAY_TIMEOUT_MS 3000
+
+struct ws_topic {
+	uint64_t epoch, last_seq;  /* last delivered */
+	bool repairing;
+	uint64_t repair_gen;
+	struct wsmsg **held;       /* live events waiting for the repair, in order */
+	unsigned nheld, capheld;
+	uint64_t received, gaps_repaired, events_repaired, gaps_reported, seqs_lost;
+	uint64_t duplicates, epoch_changes;
+};
+
+struct ws_hub {
+	struct ws_topic topic[STRATA_FAM_COUNT];
+	uint64_t next_id;
+	uint64_t sent, dropped, lagged_notices, lagged_clients, closed_slow, closed_flood;
+	uint64_t rate_limited, bad_messages, resumes, resume_gaps, replayed_to_clients;
+	uint64_t lat[LAT_BUCKETS], lat_count, lat_max_us;
+};
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int ws_hub_create(struct front *f)
+{
+	f->hub = calloc(1, sizeof(*f->hub));
+	return f->hub ? 0 : STRATA_ENOMEM;
+}
+
+void ws_hub_destroy(struct front *f)
+{
+	if (!f->hub)
+		return;
+	for (int i = 0; i < STRATA_FAM_COUNT; i++) {
+		struct ws_topic *t = &f->hub->topic[i];
+		for (unsigned k = 0; k < t->nheld; k++)
+			wsmsg_unref(t->held[k]);
+		free(t->held);
+	}
+	free(f->hub);
+	f->hub = NULL;
+}
+
+/* ---- rendering ---- */
+
+/* The object an event is about (its tree_name or table_name). */
+static void subject_of(const struct strata_event *ev, char *out, size_t n)
+{
+	size_t cnt = 0;
+	const struct ev_field *fl = ev_fields((enum strata_ev_variant)ev->variant, &cnt);
+	out[0] = '\0';
+	for (size_t i = 0; fl && i < cnt; i++) {
+		if (fl[i].type == STRATA_FT_STR &&
+		    (strcmp(fl[i].name, "tree_name") == 0 || strcmp(fl[i].name, "table_name") == 0)) {
+			snprintf(out, n, "%s", (const char *)&ev->u + fl[i].offset);
+			return;
+		}
+	}
+}
+
+struct wsmsg *ws_render_event(const struct strata_event *ev, const struct ev_live *live)
+{
+	char *text = ev_to_json_text(ev, live);
+	if (!text)
+		return NULL;
+	struct wsmsg *m = wsmsg_new(text, strlen(text), ev->family);
+	free(text);
+	if (!m)
+		return NULL;
+	m->variant = ev->variant;
+	m->seq = live ? live->seq : 0;
+	m->epoch = live ? live->epoch : 0;
+	m->ts_us = ev->ts_us;
+	subject_of(ev, m->subject, sizeof(m->subject));
+	return m;
+}
+
+static struct wsmsg *notice(const char *type, json_t *data)
+{
+	if (!data)
+		return NULL;
+	json_t *j = json_pack("{s:s, s:o, s:I}", "message_type", type, "data", data, "timestamp",
+			      (json_int_t)time(NULL));
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!text)
+		return NULL;
+	struct wsmsg *m = wsmsg_new(text, strlen(text), -1);
+	free(text);
+	return m;
+}
+
+/* ---- paths and auth ---- */
 
 /* Stream of a path: a family index, STRATA_FAM_COUNT for all, -1 for none. */
 static int stream_of_path(const char *path)
@@ -88,35 +228,761 @@ int ws_on_filter(struct front *f, struct lws *wsi)
 	return ws_authorised(f, wsi) ? 0 : 1;
 }
 
-/* Queues m for s (a reference is taken). */
+/* ---- the per-client queue ---- */
+
+static void release_queue(struct ws_session *s)
+{
+	for (unsigned i = 0; i < s->qcount; i++)
+		wsmsg_unref(s->q[(s->qhead + i) % s->qcap]);
+	s->qcount = 0;
+	s->qbytes = 0;
+	for (unsigned i = 0; i < s->nheld; i++)
+		wsmsg_unref(s->held[i]);
+	s->nheld = 0;
+}
+
+/* Closes s at its next writable callback (or kills it if it never comes:
+ * a stalled client does not read its close frame either). */
+static void start_close(struct front *f, struct ws_session *s, int code, const char *reason)
+{
+	if (s->closing)
+		return;
+	s->closing = true;
+	s->close_code = code;
+	snprintf(s->close_reason, sizeof(s->close_reason), "%s", reason);
+	release_queue(s);
+	(void)f;
+	lws_callback_on_writable(s->wsi);
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, 2);
+}
+
+static void check_slow(struct front *f, struct ws_session *s, int64_t now)
+{
+	if (!s->dropping_since_ms || s->closing)
+		return;
+	if (now - s->dropping_since_ms < (int64_t)f->opt.ws_slow_close_ms)
+		return;
+	char reason[96];
+	snprintf(reason, sizeof(reason), "client too slow: %llu messages dropped in %lld ms",
+		 (unsigned long long)s->dropped_total, (long long)(now - s->dropping_since_ms));
+	f->hub->closed_slow++;
+	start_close(f, s, LWS_CLOSE_STATUS_POLICY_VIOLATION, reason);
+}
+
+/* Queues m for s (a reference is taken), dropping the oldest if full. */
 static void enqueue(struct front *f, struct ws_session *s, struct wsmsg *m)
 {
-	if (s->qcount == s->qcap) {
-		/* Full: the oldest goes, and the client will be told. */
-		wsmsg_unref(s->q[s->qhead]);
+	if (s->closing || !s->q)
+		return;
+	bool dropped = false;
+	while (s->qcount > 0 &&
+	       (s->qcount == s->qcap || s->qbytes + m->len > f->opt.ws_queue_bytes)) {
+		struct wsmsg *old = s->q[s->qhead];
+		s->q[s->qhead] = NULL;
+		s->qbytes -= old->len;
+		wsmsg_unref(old);
 		s->qhead = (s->qhead + 1) % s->qcap;
 		s->qcount--;
 		s->lagged++;
-		f->ws_dropped++;
+		s->dropped_total++;
+		f->hub->dropped++;
+		dropped = true;
+	}
+	if (dropped && !s->dropping_since_ms) {
+		s->dropping_since_ms = mono_ms();
+		f->hub->lagged_clients++;
 	}
 	m->refs++;
 	s->q[(s->qhead + s->qcount) % s->qcap] = m;
 	s->qcount++;
+	s->qbytes += m->len;
 	lws_callback_on_writable(s->wsi);
+	if (dropped)
+		check_slow(f, s, mono_ms());
 }
 
-static struct wsmsg *notice(const char *type, json_t *data)
+static void enqueue_new(struct front *f, struct ws_session *s, struct wsmsg *m)
 {
-	json_t *j = json_pack("{s:s, s:o, s:I}", "message_type", type, "data", data, "timestamp",
-			      (json_int_t)time(NULL));
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
-	json_decref(j);
-	if (!text)
+	if (m) {
+		enqueue(f, s, m);
+		wsmsg_unref(m);
+	}
+}
+
+static void send_error(struct front *f, struct ws_session *s, const char *code,
+		       const char *message)
+{
+	enqueue_new(f, s, notice("error", json_pack("{s:s, s:s}", "code", code, "message",
+						     message)));
+}
+
+static json_t *gap_data(int fam, uint64_t from, uint64_t to, uint64_t epoch, const char *reason)
+{
+	return json_pack("{s:s, s:I, s:I, s:I, s:s}", "family", ev_family_path(fam), "from_seq",
+			 (json_int_t)from, "to_seq", (json_int_t)to, "epoch", (json_int_t)epoch,
+			 "reason", reason);
+}
+
+static bool is_stats_variant(int v)
+{
+	return v == STRATA_EV_PoolStats || v == STRATA_EV_IoStats || v == STRATA_EV_TierStats;
+}
+
+/* Whether s wants event m by its filters (family, variant, subject). */
+static bool wants(const struct ws_session *s, const struct wsmsg *m)
+{
+	if (!(s->mask & (1u << m->family)))
+		return false;
+	if (m->variant >= 0 && !(s->variants & ((uint64_t)1 << m->variant)))
+		return false;
+	if (s->subject[0] && m->subject[0] && strcmp(s->subject, m->subject) != 0)
+		return false;
+	return true;
+}
+
+/* Queues an event for s unless s has it already (seq dedup) or a stats
+ * downsampling skips it. */
+static void offer(struct front *f, struct ws_session *s, struct wsmsg *m)
+{
+	int fam = m->family;
+	if (m->seq) {
+		if (s->seen_epoch[fam] == m->epoch && m->seq <= s->seen_seq[fam])
+			return;
+		s->seen_epoch[fam] = m->epoch;
+		s->seen_seq[fam] = m->seq;
+	}
+	if (s->stats_interval_ms && is_stats_variant(m->variant) && !m->replayed) {
+		int64_t last = s->stats_last_us[m->variant];
+		/* half a base tick of slack so 1000 ms of 1000-ms ticks is not 2000 */
+		if (last && m->ts_us - last + 50000 < (int64_t)s->stats_interval_ms * 1000)
+			return;
+		s->stats_last_us[m->variant] = m->ts_us;
+	}
+	if (m->replayed)
+		f->hub->replayed_to_clients++;
+	enqueue(f, s, m);
+}
+
+static void hold(struct front *f, struct ws_session *s, struct wsmsg *m)
+{
+	if (s->nheld == s->capheld) {
+		unsigned cap = s->capheld ? s->capheld * 2 : 64;
+		if (cap > s->qcap)
+			cap = s->qcap;
+		if (s->nheld == cap) {
+			/* bounded like the queue: the oldest held goes */
+			wsmsg_unref(s->held[0]);
+			memmove(s->held, s->held + 1, (s->nheld - 1) * sizeof(*s->held));
+			s->nheld--;
+			s->lagged++;
+			s->dropped_total++;
+			f->hub->dropped++;
+		} else {
+			struct wsmsg **h = realloc(s->held, cap * sizeof(*h));
+			if (!h) {
+				s->lagged++;
+				f->hub->dropped++;
+				return;
+			}
+			s->held = h;
+			s->capheld = cap;
+		}
+	}
+	m->refs++;
+	s->held[s->nheld++] = m;
+}
+
+/* Hands a live (or repaired) event to every client that wants it. */
+static void deliver(struct front *f, struct wsmsg *m)
+{
+	for (struct ws_session *s = f->ws_clients; s; s = s->next) {
+		if (s->closing || !wants(s, m))
+			continue;
+		if (s->resuming & (1u << m->family))
+			hold(f, s, m);
+		else
+			offer(f, s, m);
+	}
+}
+
+/* Tells the clients of family fam about lost seqs. */
+static void report_gap(struct front *f, int fam, uint64_t from, uint64_t to, uint64_t epoch,
+		       const char *reason)
+{
+	struct ws_topic *t = &f->hub->topic[fam];
+	t->gaps_reported++;
+	t->seqs_lost += to >= from ? to - from + 1 : 0;
+	struct wsmsg *m = notice("gap", gap_data(fam, from, to, epoch, reason));
+	if (!m)
+		return;
+	for (struct ws_session *s = f->ws_clients; s; s = s->next)
+		if (!s->closing && (s->mask & (1u << fam)))
+			enqueue(f, s, m);
+	wsmsg_unref(m);
+}
+
+/* ---- bus events, gap repair ---- */
+
+struct repair_arg {
+	int fam;
+	uint64_t gen;
+};
+
+static void topic_accept(struct front *f, struct wsmsg *m);
+static void on_repair(struct front *f, void *arg, int err, const json_t *result,
+		      const char *message);
+
+static void start_repair(struct front *f, int fam, uint64_t missing)
+{
+	struct ws_topic *t = &f->hub->topic[fam];
+	struct repair_arg *ra = malloc(sizeof(*ra));
+	if (!ra)
+		return;
+	ra->fam = fam;
+	ra->gen = ++t->repair_gen;
+	uint64_t limit = missing < REPLAY_LIMIT ? missing : REPLAY_LIMIT;
+	int rv = ctl_call(f, "events.replay",
+			  json_pack("{s:s, s:I, s:I, s:I}", "family", ev_family_path(fam), "after",
+				    (json_int_t)t->last_seq, "epoch", (json_int_t)t->epoch, "limit",
+				    (json_int_t)limit),
+			  REPLAY_TIMEOUT_MS, on_repair, ra);
+	if (rv != 0) {
+		free(ra);
+		return;
+	}
+	t->repairing = true;
+}
+
+/* Ends a repair: what is still missing before the first held event is
+ * reported, then the held events go through again in order. */
+static void finish_repair(struct front *f, int fam, const char *reason)
+{
+	struct ws_topic *t = &f->hub->topic[fam];
+	t->repairing = false;
+	struct wsmsg **held = t->held;
+	unsigned n = t->nheld;
+	t->held = NULL;
+	t->nheld = t->capheld = 0;
+	if (n && held[0]->epoch == t->epoch && held[0]->seq > t->last_seq + 1) {
+		report_gap(f, fam, t->last_seq + 1, held[0]->seq - 1, t->epoch, reason);
+		t->last_seq = held[0]->seq - 1;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		topic_accept(f, held[i]);
+		wsmsg_unref(held[i]);
+	}
+	free(held);
+}
+
+static struct wsmsg *render_json_event(const json_t *j, bool replayed)
+{
+	struct strata_event ev;
+	struct ev_live live = {0};
+	struct proto_err perr = {{0}};
+	if (ev_from_json(j, &ev, &live, &perr) != 0)
 		return NULL;
-	struct wsmsg *m = wsmsg_new(text, strlen(text), -1);
-	free(text);
+	struct wsmsg *m = ws_render_event(&ev, &live);
+	if (m)
+		m->replayed = replayed;
 	return m;
 }
+
+static void on_repair(struct front *f, void *arg, int err, const json_t *result,
+		      const char *message)
+{
+	struct repair_arg *ra = arg;
+	int fam = ra->fam;
+	struct ws_topic *t = &f->hub->topic[fam];
+	bool stale = ra->gen != t->repair_gen || !t->repairing;
+	free(ra);
+	if (stale)
+		return;
+	(void)message;
+	if (err || !result) {
+		finish_repair(f, fam, "unavailable");
+		return;
+	}
+	uint64_t first_held = t->nheld ? t->held[0]->seq : UINT64_MAX;
+	json_t *evs = json_object_get(result, "events");
+	size_t i;
+	json_t *e;
+	uint64_t got = 0;
+	json_array_foreach(evs, i, e) {
+		uint64_t seq = (uint64_t)json_integer_value(json_object_get(e, "seq"));
+		uint64_t epoch = (uint64_t)json_integer_value(json_object_get(e, "epoch"));
+		if (epoch != t->epoch || seq <= t->last_seq || seq >= first_held)
+			continue;
+		if (seq != t->last_seq + 1) {
+			report_gap(f, fam, t->last_seq + 1, seq - 1, t->epoch, "gone");
+		}
+		struct wsmsg *m = render_json_event(e, true);
+		t->last_seq = seq;
+		if (m) {
+			/* repaired events are live for the clients: latency is not measured */
+			deliver(f, m);
+			wsmsg_unref(m);
+		}
+		got++;
+	}
+	if (got) {
+		t->gaps_repaired++;
+		t->events_repaired += got;
+	}
+	finish_repair(f, fam, "gone");
+}
+
+/* One event of the topic in bus order (a reference is taken while held). */
+static void topic_accept(struct front *f, struct wsmsg *m)
+{
+	struct ws_topic *t = &f->hub->topic[m->family];
+	if (t->repairing) {
+		if (t->nheld == TOPIC_HELD_MAX) {
+			/* too far behind: give up on this repair */
+			t->repair_gen++;
+			finish_repair(f, m->family, "gone");
+			topic_accept(f, m);
+			return;
+		}
+		if (t->nheld == t->capheld) {
+			unsigned cap = t->capheld ? t->capheld * 2 : 256;
+			struct wsmsg **h = realloc(t->held, cap * sizeof(*h));
+			if (!h)
+				return; /* lost: the next event shows the gap */
+			t->held = h;
+			t->capheld = cap;
+		}
+		m->refs++;
+		t->held[t->nheld++] = m;
+		return;
+	}
+	if (t->epoch != m->epoch) {
+		if (t->epoch != 0) {
+			/* stratad restarted: a new seq space */
+			t->epoch_changes++;
+			struct wsmsg *n = notice("epoch", json_pack("{s:s, s:I, s:I}", "family",
+					ev_family_path(m->family), "old_epoch", (json_int_t)t->epoch,
+					"epoch", (json_int_t)m->epoch));
+			for (struct ws_session *s = f->ws_clients; n && s; s = s->next)
+				if (!s->closing && (s->mask & (1u << m->family)))
+					enqueue(f, s, n);
+			wsmsg_unref(n);
+			t->last_seq = 0;
+		} else {
+			t->last_seq = m->seq ? m->seq - 1 : 0; /* first sight: start here */
+		}
+		t->epoch = m->epoch;
+	}
+	if (m->seq && m->seq <= t->last_seq) {
+		t->duplicates++;
+		return;
+	}
+	if (m->seq > t->last_seq + 1) {
+		start_repair(f, m->family, m->seq - t->last_seq - 1);
+		if (t->repairing) {
+			topic_accept(f, m); /* held */
+			return;
+		}
+		report_gap(f, m->family, t->last_seq + 1, m->seq - 1, t->epoch, "unavailable");
+	}
+	t->last_seq = m->seq;
+	deliver(f, m);
+}
+
+void ws_bus_event(struct front *f, struct wsmsg *m)
+{
+	if (m->family < 0 || m->family >= STRATA_FAM_COUNT)
+		return;
+	f->hub->topic[m->family].received++;
+	topic_accept(f, m);
+}
+
+/* ---- resume ---- */
+
+struct resume_arg {
+	uint64_t session;
+	int fam;
+	uint64_t after, epoch;
+};
+
+static struct ws_session *find_session(struct front *f, uint64_t id)
+{
+	for (struct ws_session *s = f->ws_clients; s; s = s->next)
+		if (s->id == id)
+			return s;
+	return NULL;
+}
+
+static void start_resume(struct front *f, struct ws_session *s, int fam, uint64_t after,
+			 uint64_t epoch);
+
+/* The replay for one family is done: held live events follow, deduplicated. */
+static void end_resume(struct front *f, struct ws_session *s, int fam)
+{
+	s->resuming &= ~(1u << fam);
+	unsigned keep = 0;
+	for (unsigned i = 0; i < s->nheld; i++) {
+		struct wsmsg *m = s->held[i];
+		if (m->family == fam) {
+			offer(f, s, m);
+			wsmsg_unref(m);
+		} else {
+			s->held[keep++] = m;
+		}
+	}
+	s->nheld = keep;
+}
+
+static void on_resume(struct front *f, void *arg, int err, const json_t *result,
+		      const char *message)
+{
+	struct resume_arg ra = *(struct resume_arg *)arg;
+	free(arg);
+	struct ws_session *s = find_session(f, ra.session);
+	if (!s || s->closing)
+		return;
+	int fam = ra.fam;
+	if (err || !result) {
+		f->hub->resume_gaps++;
+		char why[160];
+		snprintf(why, sizeof(why), "unavailable: %s",
+			 message ? message : strata_strerror(err));
+		enqueue_new(f, s, notice("gap", gap_data(fam, ra.after + 1, 0, ra.epoch, why)));
+		end_resume(f, s, fam);
+		return;
+	}
+	uint64_t epoch = (uint64_t)json_integer_value(json_object_get(result, "epoch"));
+	uint64_t last = (uint64_t)json_integer_value(json_object_get(result, "last_seq"));
+	json_t *evs = json_object_get(result, "events");
+	bool epoch_changed = json_is_true(json_object_get(result, "epoch_changed"));
+	bool gap = json_is_true(json_object_get(result, "gap"));
+	uint64_t after = ra.after;
+	if (epoch_changed) {
+		f->hub->resume_gaps++;
+		enqueue_new(f, s, notice("gap", json_pack("{s:s, s:I, s:I, s:s}", "family",
+				ev_family_path(fam), "old_epoch", (json_int_t)ra.epoch, "epoch",
+				(json_int_t)epoch, "reason", "epoch_changed")));
+		after = 0;
+		s->seen_epoch[fam] = epoch;
+		s->seen_seq[fam] = 0;
+	} else if (gap) {
+		f->hub->resume_gaps++;
+		json_t *first = json_array_get(evs, 0);
+		uint64_t first_seq = first ? (uint64_t)json_integer_value(json_object_get(first, "seq"))
+					   : last + 1;
+		enqueue_new(f, s, notice("gap", gap_data(fam, after + 1, first_seq - 1, epoch,
+							  "gone")));
+	}
+	size_t i;
+	json_t *e;
+	uint64_t upto = after;
+	json_array_foreach(evs, i, e) {
+		struct wsmsg *m = render_json_event(e, true);
+		if (!m)
+			continue;
+		upto = m->seq;
+		if (wants(s, m))
+			offer(f, s, m);
+		wsmsg_unref(m);
+	}
+	/* Everything up to upto is the client's now (filtered or not). */
+	if (s->seen_epoch[fam] == epoch && s->seen_seq[fam] < upto)
+		s->seen_seq[fam] = upto;
+	if (json_array_size(evs) >= REPLAY_LIMIT && upto < last) {
+		start_resume(f, s, fam, upto, epoch); /* the next page */
+		return;
+	}
+	end_resume(f, s, fam);
+}
+
+static void start_resume(struct front *f, struct ws_session *s, int fam, uint64_t after,
+			 uint64_t epoch)
+{
+	struct resume_arg *ra = malloc(sizeof(*ra));
+	if (!ra) {
+		send_error(f, s, "internal", "out of memory");
+		return;
+	}
+	*ra = (struct resume_arg){.session = s->id, .fam = fam, .after = after, .epoch = epoch};
+	s->resuming |= 1u << fam;
+	s->seen_epoch[fam] = epoch;
+	s->seen_seq[fam] = after;
+	int rv = ctl_call(f, "events.replay",
+			  json_pack("{s:s, s:I, s:I, s:I}", "family", ev_family_path(fam), "after",
+				    (json_int_t)after, "epoch", (json_int_t)epoch, "limit",
+				    (json_int_t)REPLAY_LIMIT),
+			  REPLAY_TIMEOUT_MS, on_resume, ra);
+	if (rv != 0) {
+		free(ra);
+		f->hub->resume_gaps++;
+		enqueue_new(f, s, notice("gap", gap_data(fam, after + 1, 0, epoch,
+							  "unavailable: stratad is unreachable")));
+		end_resume(f, s, fam);
+	}
+}
+
+/* ---- control messages ---- */
+
+static json_t *settings_json(const struct ws_session *s)
+{
+	json_t *fams = json_array(), *vars = NULL;
+	for (int fam = 0; fams && fam < STRATA_FAM_COUNT; fam++)
+		if (s->mask & (1u << fam))
+			json_array_append_new(fams, json_string(ev_family_path(fam)));
+	if (s->variants != ALL_VARIANTS) {
+		vars = json_array();
+		for (int v = 0; vars && v < STRATA_EV_COUNT; v++)
+			if (s->variants & ((uint64_t)1 << v))
+				json_array_append_new(vars, json_string(ev_variant_name(v)));
+	}
+	json_t *d = json_pack("{s:o, s:I}", "families", fams, "stats_interval_ms",
+			      (json_int_t)s->stats_interval_ms);
+	json_t *filter = json_object();
+	if (s->subject[0])
+		json_object_set_new(filter, "subject", json_string(s->subject));
+	if (vars)
+		json_object_set_new(filter, "variants", vars);
+	json_object_set_new(d, "filter", filter);
+	return d;
+}
+
+/* Parses a seq from a JSON integer >= 0. */
+static bool json_seq(const json_t *v, uint64_t *out)
+{
+	if (!json_is_integer(v) || json_integer_value(v) < 0)
+		return false;
+	*out = (uint64_t)json_integer_value(v);
+	return true;
+}
+
+/* Applies one control message; on error sends it and changes nothing. */
+static void apply_control(struct front *f, struct ws_session *s, const json_t *j)
+{
+	char msg[200];
+	unsigned mask = s->mask;
+	uint64_t variants = s->variants;
+	char subject[64];
+	snprintf(subject, sizeof(subject), "%s", s->subject);
+	unsigned interval = s->stats_interval_ms;
+	uint64_t resume_seq[STRATA_FAM_COUNT] = {0};
+	unsigned resume_mask = 0;
+	uint64_t epoch = 0;
+	const char *k;
+	json_t *v;
+	json_object_foreach((json_t *)j, k, v) {
+		if (strcmp(k, "subscribe") == 0) {
+			if (!json_is_array(v)) {
+				send_error(f, s, "bad_request",
+					   "subscribe: expected an array of family names");
+				return;
+			}
+			mask = 0;
+			size_t i;
+			json_t *x;
+			json_array_foreach(v, i, x) {
+				int fam = json_is_string(x) ? ev_family_from_path(json_string_value(x)) : -1;
+				if (fam < 0)
+					fam = json_is_string(x) ? ev_family_from_topic(json_string_value(x), strlen(json_string_value(x))) : -1;
+				if (fam < 0) {
+					snprintf(msg, sizeof(msg),
+						 "subscribe[%zu]: unknown family; expected one of buffer-pool, lsm, io, tiers, pages, columnar",
+						 i);
+					send_error(f, s, "bad_request", msg);
+					return;
+				}
+				mask |= 1u << fam;
+			}
+			/* A single-family stream stays within its family. */
+			if (s->stream != STRATA_FAM_COUNT)
+				mask &= 1u << s->stream;
+		} else if (strcmp(k, "filter") == 0) {
+			if (!json_is_object(v)) {
+				send_error(f, s, "bad_request",
+					   "filter: expected an object such as {\"tree_name\":\"orders\"}");
+				return;
+			}
+			subject[0] = '\0';
+			variants = ALL_VARIANTS;
+			const char *fk;
+			json_t *fv;
+			json_object_foreach(v, fk, fv) {
+				if (!strcmp(fk, "tree_name") || !strcmp(fk, "table_name")) {
+					if (!json_is_string(fv) || json_string_length(fv) == 0 ||
+					    json_string_length(fv) >= sizeof(subject)) {
+						snprintf(msg, sizeof(msg),
+							 "filter.%s: expected a name of 1..63 characters", fk);
+						send_error(f, s, "bad_request", msg);
+						return;
+					}
+					snprintf(subject, sizeof(subject), "%s", json_string_value(fv));
+				} else if (!strcmp(fk, "variants")) {
+					if (!json_is_array(fv)) {
+						send_error(f, s, "bad_request",
+							   "filter.variants: expected an array of variant names");
+						return;
+					}
+					variants = 0;
+					size_t i;
+					json_t *x;
+					json_array_foreach(fv, i, x) {
+						int vv = -1;
+						for (int c = 0; json_is_string(x) && c < STRATA_EV_COUNT; c++)
+							if (!strcasecmp(ev_variant_name(c), json_string_value(x)))
+								vv = c;
+						if (vv < 0) {
+							snprintf(msg, sizeof(msg),
+								 "filter.variants[%zu]: unknown event variant", i);
+							send_error(f, s, "bad_request", msg);
+							return;
+						}
+						variants |= (uint64_t)1 << vv;
+					}
+				} else {
+					snprintf(msg, sizeof(msg),
+						 "filter.%.40s: unknown; expected tree_name, table_name or variants",
+						 fk);
+					send_error(f, s, "bad_request", msg);
+					return;
+				}
+			}
+		} else if (strcmp(k, "stats_interval_ms") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > 3600000) {
+				send_error(f, s, "bad_request",
+					   "stats_interval_ms: expected an integer 0..3600000");
+				return;
+			}
+			interval = (unsigned)json_integer_value(v);
+		} else if (strcmp(k, "resume_from") == 0) {
+			if (json_is_object(v)) {
+				const char *rk;
+				json_t *rv;
+				json_object_foreach(v, rk, rv) {
+					int fam = ev_family_from_path(rk);
+					uint64_t seq;
+					if (fam < 0 || !json_seq(rv, &seq)) {
+						snprintf(msg, sizeof(msg),
+							 "resume_from.%.40s: expected a family name mapped to a seq >= 0",
+							 rk);
+						send_error(f, s, "bad_request", msg);
+						return;
+					}
+					resume_seq[fam] = seq;
+					resume_mask |= 1u << fam;
+				}
+			} else {
+				uint64_t seq;
+				if (!json_seq(v, &seq)) {
+					send_error(f, s, "bad_request",
+						   "resume_from: expected a seq >= 0 or {\"family\": seq, ...}");
+					return;
+				}
+				for (int fam = 0; fam < STRATA_FAM_COUNT; fam++) {
+					resume_seq[fam] = seq;
+					resume_mask |= 1u << fam;
+				}
+			}
+		} else if (strcmp(k, "epoch") == 0) {
+			if (!json_seq(v, &epoch)) {
+				send_error(f, s, "bad_request", "epoch: expected an integer >= 0");
+				return;
+			}
+		} else {
+			snprintf(msg, sizeof(msg),
+				 "unknown control key '%.40s': expected subscribe, filter, stats_interval_ms, resume_from, epoch",
+				 k);
+			send_error(f, s, "bad_request", msg);
+			return;
+		}
+	}
+	if (resume_mask && !json_object_get(j, "epoch")) {
+		send_error(f, s, "bad_request", "resume_from needs the epoch its seqs belong to");
+		return;
+	}
+	s->mask = mask;
+	s->variants = variants;
+	snprintf(s->subject, sizeof(s->subject), "%s", subject);
+	s->stats_interval_ms = interval;
+	enqueue_new(f, s, notice("subscribed", settings_json(s)));
+	for (int fam = 0; fam < STRATA_FAM_COUNT; fam++)
+		if ((resume_mask & (1u << fam)) && (s->mask & (1u << fam)) &&
+		    !(s->resuming & (1u << fam))) {
+			f->hub->resumes++;
+			start_resume(f, s, fam, resume_seq[fam], epoch);
+		}
+}
+
+/* Token bucket: true if a control message may be handled now. */
+static bool rate_ok(struct front *f, struct ws_session *s)
+{
+	if (!f->opt.ws_msg_rate)
+		return true;
+	int64_t now = mono_ms();
+	double burst = 2.0 * f->opt.ws_msg_rate;
+	s->tokens += (double)(now - s->tokens_ms) * f->opt.ws_msg_rate / 1000.0;
+	if (s->tokens > burst)
+		s->tokens = burst;
+	s->tokens_ms = now;
+	if (s->tokens >= 1.0) {
+		s->tokens -= 1.0;
+		return true;
+	}
+	return false;
+}
+
+int ws_on_receive(struct front *f, struct lws *wsi, struct ws_session *s, const void *in,
+		  size_t len)
+{
+	if (s->closing)
+		return 0;
+	/* Control messages are small: collect fragments up to a limit. */
+	if (s->rx_len + len > sizeof(s->rx) - 1) {
+		s->rx_len = 0;
+		s->rx_overflow = true;
+	} else if (!s->rx_overflow) {
+		memcpy(s->rx + s->rx_len, in, len);
+		s->rx_len += len;
+	}
+	if (!lws_is_final_fragment(wsi))
+		return 0;
+	if (!rate_ok(f, s)) {
+		s->rx_len = 0;
+		s->rx_overflow = false;
+		f->hub->rate_limited++;
+		if (++s->over_rate > 10u * f->opt.ws_msg_rate + 100u) {
+			f->hub->closed_flood++;
+			start_close(f, s, LWS_CLOSE_STATUS_POLICY_VIOLATION,
+				    "too many control messages");
+			return 0;
+		}
+		char msg[120];
+		snprintf(msg, sizeof(msg), "over %u control messages per second: message ignored",
+			 f->opt.ws_msg_rate);
+		send_error(f, s, "rate_limited", msg);
+		return 0;
+	}
+	if (s->rx_overflow) {
+		s->rx_overflow = false;
+		s->rx_len = 0;
+		f->hub->bad_messages++;
+		send_error(f, s, "bad_request", "control message over 4096 bytes");
+		return 0;
+	}
+	json_error_t je;
+	json_t *j = json_loadb(s->rx, s->rx_len, 0, &je);
+	s->rx_len = 0;
+	if (!j || !json_is_object(j)) {
+		json_decref(j);
+		f->hub->bad_messages++;
+		send_error(f, s, "bad_request",
+			   "expected a JSON object such as {\"subscribe\":[\"lsm\",\"tiers\"]}");
+		return 0;
+	}
+	apply_control(f, s, j);
+	json_decref(j);
+	return 0;
+}
+
+/* ---- lifecycle ---- */
 
 static struct wsmsg *connection_notice(struct front *f, int stream)
 {
@@ -125,7 +991,57 @@ static struct wsmsg *connection_notice(struct front *f, int stream)
 		json_object_set_new(d, "stream", json_string(ev_family_path(stream)));
 	else if (d)
 		json_object_set_new(d, "stream", json_string("all"));
-	return d ? notice("connection", d) : NULL;
+	return notice("connection", d);
+}
+
+/* ?resume_from=SEQ or resume_from=lsm:41,io:7 with epoch=E. */
+static json_t *resume_from_query(struct lws *wsi, int stream)
+{
+	char frag[300];
+	json_t *seqs = NULL, *epoch = NULL;
+	for (int i = 0; i < 32; i++) {
+		if (lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) <= 0)
+			break;
+		if (strncmp(frag, "epoch=", 6) == 0) {
+			char *end;
+			unsigned long long e = strtoull(frag + 6, &end, 10);
+			json_decref(epoch);
+			epoch = *end || end == frag + 6 ? json_string(frag + 6) : json_integer((json_int_t)e);
+		} else if (strncmp(frag, "resume_from=", 12) == 0) {
+			json_decref(seqs);
+			const char *v = frag + 12;
+			char *end;
+			unsigned long long n = strtoull(v, &end, 10);
+			if (!*end && end != v) {
+				seqs = json_integer((json_int_t)n);
+				continue;
+			}
+			seqs = json_object();
+			char *save = NULL, *tok;
+			for (tok = strtok_r(frag + 12, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				char *colon = strchr(tok, ':');
+				if (!colon) {
+					json_object_set_new(seqs, tok, json_string("?"));
+					continue;
+				}
+				*colon = '\0';
+				unsigned long long q = strtoull(colon + 1, &end, 10);
+				json_object_set_new(seqs, tok, *end || end == colon + 1 ? json_string(colon + 1)
+									: json_integer((json_int_t)q));
+			}
+		}
+	}
+	if (!seqs) {
+		json_decref(epoch);
+		return NULL;
+	}
+	(void)stream;
+	json_t *msg = json_pack("{s:o}", "resume_from", seqs);
+	if (msg && epoch)
+		json_object_set_new(msg, "epoch", epoch);
+	else
+		json_decref(epoch);
+	return msg;
 }
 
 int ws_on_established(struct front *f, struct lws *wsi, struct ws_session *s)
@@ -137,8 +1053,12 @@ int ws_on_established(struct front *f, struct lws *wsi, struct ws_session *s)
 		return -1;
 	memset(s, 0, sizeof(*s));
 	s->wsi = wsi;
+	s->id = ++f->hub->next_id;
 	s->stream = stream;
 	s->mask = stream == STRATA_FAM_COUNT ? ALL_FAMILIES : 1u << stream;
+	s->variants = ALL_VARIANTS;
+	s->tokens = 2.0 * f->opt.ws_msg_rate;
+	s->tokens_ms = mono_ms();
 	/* ?tree=NAME or ?table=NAME: events about that object only. */
 	char frag[128];
 	for (int i = 0; i < 16; i++) {
@@ -159,96 +1079,38 @@ int ws_on_established(struct front *f, struct lws *wsi, struct ws_session *s)
 	f->ws_clients = s;
 	s->listed = true;
 	f->ws_count[stream]++;
-	struct wsmsg *hello = connection_notice(f, stream);
-	if (hello) {
-		enqueue(f, s, hello);
-		wsmsg_unref(hello);
+	enqueue_new(f, s, connection_notice(f, stream));
+	json_t *resume = resume_from_query(wsi, stream);
+	if (resume) {
+		apply_control(f, s, resume);
+		json_decref(resume);
 	}
 	return 0;
 }
 
-static void send_error(struct front *f, struct ws_session *s, const char *message)
+static void record_latency(struct ws_hub *h, const struct wsmsg *m)
 {
-	struct wsmsg *m = notice("error", json_pack("{s:s, s:s}", "code", "bad_request", "message",
-						     message));
-	if (m) {
-		enqueue(f, s, m);
-		wsmsg_unref(m);
-	}
-}
-
-int ws_on_receive(struct front *f, struct lws *wsi, struct ws_session *s, const void *in,
-		  size_t len)
-{
-	/* Control messages are small: collect fragments up to a limit. */
-	if (s->rx_len + len > sizeof(s->rx) - 1) {
-		s->rx_len = 0;
-		s->rx_overflow = true;
-	} else if (!s->rx_overflow) {
-		memcpy(s->rx + s->rx_len, in, len);
-		s->rx_len += len;
-	}
-	if (!lws_is_final_fragment(wsi))
-		return 0;
-	if (s->rx_overflow) {
-		s->rx_overflow = false;
-		s->rx_len = 0;
-		send_error(f, s, "control message over 4096 bytes");
-		return 0;
-	}
-	json_error_t je;
-	json_t *j = json_loadb(s->rx, s->rx_len, 0, &je);
-	s->rx_len = 0;
-	if (!j || !json_is_object(j)) {
-		json_decref(j);
-		send_error(f, s, "expected a JSON object such as {\"subscribe\":[\"lsm\",\"tiers\"]}");
-		return 0;
-	}
-	json_t *sub = json_object_get(j, "subscribe");
-	if (sub) {
-		if (!json_is_array(sub)) {
-			send_error(f, s, "subscribe: expected an array of family names");
-			json_decref(j);
-			return 0;
-		}
-		unsigned mask = 0;
-		size_t i;
-		json_t *v;
-		json_array_foreach(sub, i, v) {
-			int fam = json_is_string(v) ? ev_family_from_path(json_string_value(v)) : -1;
-			if (fam < 0) {
-				char msg[160];
-				snprintf(msg, sizeof(msg),
-					 "subscribe[%zu]: unknown family; expected one of buffer-pool, lsm, io, tiers, pages, columnar",
-					 i);
-				send_error(f, s, msg);
-				json_decref(j);
-				return 0;
-			}
-			mask |= 1u << fam;
-		}
-		/* A single-family stream stays within its family. */
-		if (s->stream != STRATA_FAM_COUNT)
-			mask &= 1u << s->stream;
-		s->mask = mask;
-		json_t *fams = json_array();
-		for (int fam = 0; fams && fam < STRATA_FAM_COUNT; fam++)
-			if (mask & (1u << fam))
-				json_array_append_new(fams, json_string(ev_family_path(fam)));
-		struct wsmsg *m = notice("subscribed", json_pack("{s:o}", "families", fams));
-		if (m) {
-			enqueue(f, s, m);
-			wsmsg_unref(m);
-		}
-	} else {
-		send_error(f, s, "unknown control message: expected 'subscribe'");
-	}
-	json_decref(j);
-	return 0;
+	if (m->family < 0 || m->replayed || m->ts_us <= 0)
+		return;
+	int64_t lat = wall_us() - m->ts_us;
+	if (lat < 0)
+		lat = 0;
+	int b = 0;
+	while (b < LAT_BUCKETS - 1 && ((int64_t)1 << (b + 1)) <= lat + 1)
+		b++;
+	h->lat[b]++;
+	h->lat_count++;
+	if ((uint64_t)lat > h->lat_max_us)
+		h->lat_max_us = (uint64_t)lat;
 }
 
 int ws_on_writable(struct front *f, struct lws *wsi, struct ws_session *s)
 {
+	if (s->closing) {
+		lws_close_reason(wsi, (enum lws_close_status)s->close_code,
+				 (unsigned char *)s->close_reason, strlen(s->close_reason));
+		return -1;
+	}
 	if (s->lagged) {
 		unsigned char buf[LWS_PRE + 160];
 		int n = snprintf((char *)buf + LWS_PRE, 160,
@@ -257,7 +1119,7 @@ int ws_on_writable(struct front *f, struct lws *wsi, struct ws_session *s)
 		if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n)
 			return -1;
 		s->lagged = 0;
-		f->ws_lagged_notices++;
+		f->hub->lagged_notices++;
 		lws_callback_on_writable(wsi);
 		return 0;
 	}
@@ -267,12 +1129,17 @@ int ws_on_writable(struct front *f, struct lws *wsi, struct ws_session *s)
 	s->q[s->qhead] = NULL;
 	s->qhead = (s->qhead + 1) % s->qcap;
 	s->qcount--;
+	s->qbytes -= m->len;
 	int rv = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+	if (rv >= 0)
+		record_latency(f->hub, m);
 	wsmsg_unref(m);
-	if (rv < (int)0)
+	if (rv < 0)
 		return -1;
-	f->ws_sent++;
-	if (s->qcount)
+	f->hub->sent++;
+	if (s->qcount == 0)
+		s->dropping_since_ms = 0; /* caught up */
+	else
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -289,22 +1156,19 @@ void ws_on_closed(struct front *f, struct ws_session *s)
 		s->next->prev = s->prev;
 	s->listed = false;
 	f->ws_count[s->stream]--;
-	for (unsigned i = 0; i < s->qcount; i++)
-		wsmsg_unref(s->q[(s->qhead + i) % s->qcap]);
+	release_queue(s);
 	free(s->q);
 	s->q = NULL;
-	s->qcount = 0;
+	free(s->held);
+	s->held = NULL;
+	s->capheld = 0;
 }
 
-void ws_broadcast(struct front *f, struct wsmsg *m)
+void ws_tick(struct front *f)
 {
-	for (struct ws_session *s = f->ws_clients; s; s = s->next) {
-		if (m->family >= 0 && !(s->mask & (1u << m->family)))
-			continue;
-		if (s->subject[0] && m->subject[0] && strcmp(s->subject, m->subject) != 0)
-			continue;
-		enqueue(f, s, m);
-	}
+	int64_t now = mono_ms();
+	for (struct ws_session *s = f->ws_clients; s; s = s->next)
+		check_slow(f, s, now);
 }
 
 void ws_connection_changed(struct front *f, bool up)
@@ -312,11 +1176,94 @@ void ws_connection_changed(struct front *f, bool up)
 	if (f->events_up == up)
 		return;
 	f->events_up = up;
-	for (struct ws_session *s = f->ws_clients; s; s = s->next) {
-		struct wsmsg *m = connection_notice(f, s->stream);
-		if (m) {
-			enqueue(f, s, m);
-			wsmsg_unref(m);
+	for (struct ws_session *s = f->ws_clients; s; s = s->next)
+		enqueue_new(f, s, connection_notice(f, s->stream));
+}
+
+/* ---- figures ---- */
+
+static uint64_t lat_quantile(const struct ws_hub *h, double q)
+{
+	if (!h->lat_count)
+		return 0;
+	uint64_t want = (uint64_t)ceil(q * (double)h->lat_count), acc = 0;
+	for (int b = 0; b < LAT_BUCKETS; b++) {
+		acc += h->lat[b];
+		if (acc >= want) {
+			uint64_t upper = ((uint64_t)1 << (b + 1)) - 1;
+			return upper < h->lat_max_us ? upper : h->lat_max_us;
 		}
 	}
+	return h->lat_max_us;
+}
+
+json_t *ws_stats_json(struct front *f)
+{
+	struct ws_hub *h = f->hub;
+	json_t *streams = json_object();
+	unsigned total = 0;
+	for (int i = 0; i <= STRATA_FAM_COUNT; i++) {
+		json_object_set_new(streams, i < STRATA_FAM_COUNT ? ev_family_path(i) : "all",
+				    json_integer(f->ws_count[i]));
+		total += f->ws_count[i];
+	}
+	uint64_t depth = 0, depth_max = 0, bytes = 0, held = 0, lagging = 0, resuming = 0;
+	for (struct ws_session *s = f->ws_clients; s; s = s->next) {
+		depth += s->qcount;
+		bytes += s->qbytes;
+		held += s->nheld;
+		if (s->qcount > depth_max)
+			depth_max = s->qcount;
+		if (s->dropping_since_ms)
+			lagging++;
+		if (s->resuming)
+			resuming++;
+	}
+	json_t *topics = json_object();
+	for (int i = 0; i < STRATA_FAM_COUNT; i++) {
+		const struct ws_topic *t = &h->topic[i];
+		json_object_set_new(topics, ev_family_path(i), json_pack(
+			"{s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:I, s:I, s:I}",
+			"epoch", (json_int_t)t->epoch, "last_seq", (json_int_t)t->last_seq,
+			"received", (json_int_t)t->received, "repairing", t->repairing,
+			"gaps_repaired", (json_int_t)t->gaps_repaired,
+			"events_repaired", (json_int_t)t->events_repaired,
+			"gaps_reported", (json_int_t)t->gaps_reported,
+			"seqs_lost", (json_int_t)t->seqs_lost,
+			"duplicates", (json_int_t)t->duplicates,
+			"epoch_changes", (json_int_t)t->epoch_changes));
+	}
+	json_t *hist = json_array();
+	for (int b = 0; b < LAT_BUCKETS; b++)
+		if (h->lat[b])
+			json_array_append_new(hist, json_pack("{s:I, s:I}", "le_us",
+							      (json_int_t)(((uint64_t)1 << (b + 1)) - 1),
+							      "count", (json_int_t)h->lat[b]));
+	return json_pack(
+		"{s:{s:i, s:o}, s:{s:I, s:I, s:I, s:I, s:i, s:I}, s:I, s:I, s:I, s:I, s:I, s:I,"
+		" s:I, s:I, s:I, s:I, s:I, s:I,"
+		" s:{s:I, s:I, s:I, s:I, s:o}, s:{s:b, s:I, s:o}, s:o}",
+		"clients", "total", total, "by_stream", streams,
+		"queues", "depth_total", (json_int_t)depth, "depth_max", (json_int_t)depth_max,
+		"bytes_total", (json_int_t)bytes, "held_total", (json_int_t)held,
+		"limit_messages", f->opt.ws_queue_max, "limit_bytes",
+		(json_int_t)f->opt.ws_queue_bytes,
+		"messages_sent", (json_int_t)h->sent,
+		"messages_dropped", (json_int_t)h->dropped,
+		"lagged_notices", (json_int_t)h->lagged_notices,
+		"lagged_clients_now", (json_int_t)lagging,
+		"lagged_spells", (json_int_t)h->lagged_clients,
+		"closed_slow", (json_int_t)h->closed_slow,
+		"closed_flood", (json_int_t)h->closed_flood,
+		"rate_limited", (json_int_t)h->rate_limited,
+		"bad_messages", (json_int_t)h->bad_messages,
+		"resumes", (json_int_t)h->resumes,
+		"resumes_in_flight", (json_int_t)resuming,
+		"resume_gaps", (json_int_t)h->resume_gaps,
+		"latency_us", "count", (json_int_t)h->lat_count, "p50", (json_int_t)lat_quantile(h, 0.5),
+		"p99", (json_int_t)lat_quantile(h, 0.99), "max", (json_int_t)h->lat_max_us,
+		"histogram", hist,
+		"bus", "connected", f->events_up, "bridge_dropped",
+		(json_int_t)(f->bridge ? bridge_dropped(f->bridge) : 0), "topics", topics,
+		"breaker", ctl_breaker_json(f));
 }

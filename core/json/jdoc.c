@@ -85,7 +85,7 @@ int jdoc_extract(json_t *doc, const char *path, bool all, json_t **out, char *ms
 static int replace_node(const struct jpath_node *nd, json_t *value)
 {
 	if (json_is_object(nd->parent))
-		return json_object_setn(nd->parent, nd->key, nd->klen, json_deep_copy(value)) ? STRATA_ENOMEM : 0;
+		return json_object_setn_new(nd->parent, nd->key, nd->klen, json_deep_copy(value)) ? STRATA_ENOMEM : 0;
 	return json_array_set_new(nd->parent, nd->index, json_deep_copy(value)) ? STRATA_ENOMEM : 0;
 }
 
@@ -121,7 +121,7 @@ static int create_path(json_t *doc, const struct jpath *p, json_t *value, char *
 			}
 			child = json_object_getn(cur, name, nlen);
 			if (last) {
-				return json_object_setn(cur, name, nlen, json_deep_copy(value)) ? STRATA_ENOMEM : 0;
+				return json_object_setn_new(cur, name, nlen, json_deep_copy(value)) ? STRATA_ENOMEM : 0;
 			}
 			if (!child) {
 				if (json_object_setn_new(cur, name, nlen, next))
@@ -197,8 +197,14 @@ int jdoc_set(json_t *doc, const char *path, json_t *value, json_t **out, size_t 
 		goto out;
 	}
 	if (l.n > 0) {
+		/* a match may sit inside another one replaced before it: keep
+		 * every parent alive until all are done */
+		for (size_t i = 0; i < l.n; i++)
+			json_incref(l.v[i].parent);
 		for (size_t i = 0; !rv && i < l.n; i++)
 			rv = replace_node(&l.v[i], value);
+		for (size_t i = 0; i < l.n; i++)
+			json_decref(l.v[i].parent);
 		*matched = l.n;
 		goto out;
 	}

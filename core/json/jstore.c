@@ -1514,7 +1514,7 @@ int jstore_query(struct json_store *s, const char *name, const char *path, const
 		if (!rv && op == Q_CONTAINS)
 			rv = index_range(c, ix->id, KIND_ELEM, op, value, &cs);
 		q.scanned = cs.scanned;
-		if (!rv)
+		if (!rv && cs.n > 1)
 			qsort(cs.v, cs.n, sizeof(*cs.v), str_ptr_cmp);
 		for (size_t i = 0; !rv && i < cs.n; i++) {
 			if (i > 0 && strcmp(cs.v[i], cs.v[i - 1]) == 0)

@@ -74,6 +74,9 @@ Test(jdoc_set, replace_create_and_arrays)
 	set_ok("{\"a\":[]}", "$.a[*]", "0", "{\"a\":[]}", 0);                  /* nothing to set */
 	set_ok("{\"ключ\":{}}", "$['ключ']['日本']", "\"v\"", "{\"ключ\":{\"日本\":\"v\"}}", 1);
 	set_ok("{\"x\":{\"y\":1}}", "$..y", "2", "{\"x\":{\"y\":2}}", 1);
+	/* nested matches: the outer is replaced first, the inner lands in the
+	 * detached old subtree (no effect, no use after free) */
+	set_ok("{\"a\":{\"b\":{\"c\":1}}}", "$..*", "0", "{\"a\":0}", 3);
 	set_err("{\"a\":5}", "$.a.b", "is a number, not an object");
 	set_err("{\"a\":[1]}", "$.a.b", "is an array, not an object");
 	set_err("{\"a\":{}}", "$.a[0]", "is an object, not an array");

@@ -440,7 +440,7 @@ Test(jstore, long_strings_share_a_bucket_but_answer_exactly)
 	const char tails[] = "acegb";
 	for (int i = 0; i < 5; i++) {
 		base[JSTORE_STR_KEY_MAX + 4] = tails[i];
-		char id[8];
+		char id[16];
 		snprintf(id, sizeof(id), "L%d", i);
 		json_t *d = json_pack("{s:s}", "s", base);
 		put(s, "L", id, d);

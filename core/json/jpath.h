@@ -1,0 +1,110 @@
+/*
+ * core/json/jpath.h — JSONPath (RFC 9535) over jansson values.
+ *
+ * Supported (RFC 9535 semantics): the root `$`; child segments `.name`,
+ * `.*`, `[selectors]`; descendant segments `..name`, `..*`, `..[selectors]`;
+ * selectors: names `'a'` / `"a"` (with every RFC escape, \uXXXX and
+ * surrogate pairs), wildcard `*`, index `n` / `-n`, slice `start:end:step`
+ * (negative step included), filter `?expr`, and unions of any of them
+ * separated by commas (`[0,1]`, `['a','b']`, `[?@.x, 0]`).
+ * Filter expressions: `||`, `&&`, `!`, parentheses, comparisons `== != < <=
+ * > >=` between literals (numbers, 'strings', true, false, null) and
+ * singular queries (`@.a[0]`, `$.b`), and existence tests (`@.isbn`,
+ * `!@.x`, `$..y`). Comparisons follow RFC 9535 §2.3.5.2.2 (an absent value
+ * is "Nothing": Nothing == Nothing is true; `<` only orders numbers with
+ * numbers and strings with strings; numbers compare by value, 1 == 1.0).
+ * Not supported: the function extensions (length(), count(), match(),
+ * search(), value()); they are a parse error naming the position.
+ *
+ * Errors: jpath_compile returns STRATA_EBAD_REQUEST with a message such as
+ * "JSONPath: expected ']' at position 7" — the position is the 0-based
+ * byte offset in the path text. Evaluation never fails on the document's
+ * shape (a name on an array selects nothing), only for memory or when a
+ * node list exceeds JPATH_MAX_NODES (STRATA_ETOO_LARGE).
+ *
+ * Thread safety: a compiled path is immutable; any number of threads may
+ * evaluate it at once (on documents they do not modify meanwhile).
+ */
+#ifndef STRATA_CORE_JSON_JPATH_H
+#define STRATA_CORE_JSON_JPATH_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define JPATH_MAX_LEN 4096        /* path text, bytes */
+#define JPATH_MAX_NEST 64         /* nested brackets / parentheses / filters */
+#define JPATH_MAX_NODES 1000000   /* one node list */
+
+struct jpath;
+
+/* One selected node: its value and where it sits (parent NULL for the
+ * root; key/klen for an object member — valid while the path and the parent
+ * live unchanged —, index for an array element). */
+struct jpath_node {
+	json_t *value;
+	json_t *parent;
+	const char *key;
+	size_t klen;
+	size_t index;
+};
+
+struct jpath_nodes {
+	struct jpath_node *v;
+	size_t n, cap;
+};
+
+/* Compiles text (NUL-terminated). On success *out is owned by the caller
+ * (jpath_free). STRATA_EBAD_REQUEST with msg naming the position;
+ * STRATA_ENOMEM. */
+int jpath_compile(const char *text, struct jpath **out, char *msg, size_t msglen);
+void jpath_free(struct jpath *p);
+
+/* The text as compiled, and a canonical form (bracket notation, `$['a'][0]`)
+ * under which equivalent spellings compare equal. */
+const char *jpath_text(const struct jpath *p);
+const char *jpath_canonical(const struct jpath *p);
+
+/* Whether the path has only name and index child segments (selects at most
+ * one node). */
+bool jpath_is_singular(const struct jpath *p);
+
+/*
+ * Appends to *out every node p selects in doc, in document order (object
+ * members in their insertion order). out must be zeroed or a list from an
+ * earlier call; free it with jpath_nodes_free. 0, STRATA_ENOMEM or
+ * STRATA_ETOO_LARGE (out then holds what was found so far).
+ */
+int jpath_eval(const struct jpath *p, json_t *doc, struct jpath_nodes *out);
+void jpath_nodes_free(struct jpath_nodes *l);
+
+/* The first node p selects in doc (a borrowed reference), or NULL. */
+json_t *jpath_first(const struct jpath *p, json_t *doc);
+
+/*
+ * Singular-path walking for json_set: the name / index steps of a
+ * singular path. Returns the number of steps (0 for `$`); step i is a name
+ * when names[i] is not NULL (length name_lens[i]), else indexes[i].
+ */
+size_t jpath_steps(const struct jpath *p);
+bool jpath_step(const struct jpath *p, size_t i, const char **name, size_t *name_len,
+		long long *index);
+
+/*
+ * Value comparison shared by filters, document queries and index keys.
+ * jvalue_equal: deep equality where numbers compare by value (1 == 1.0)
+ * and object member order does not matter.
+ * jvalue_order: for two numbers or two strings (byte order of UTF-8, which
+ * is code point order) sets *cmp to -1/0/1 and returns true; false for any
+ * other pair (they are not ordered).
+ */
+bool jvalue_equal(const json_t *a, const json_t *b);
+bool jvalue_order(const json_t *a, const json_t *b, int *cmp);
+
+/* A number n (integer or real, finite) as sign * mant * 2^(exp - 64), mant
+ * with its top bit set (sign 0 for zero: exp and mant are 0 then). Exact
+ * for every int64 and every double, so comparing (sign, exp, mant) orders
+ * mixed integers and reals exactly. */
+void jnum_parts(const json_t *n, int *sign, int *exp, unsigned long long *mant);
+
+#endif

@@ -1,0 +1,338 @@
+/*
+ * tests/unit/test_json_path.c — JSONPath against the examples of RFC 9535:
+ * the bookstore of §1.5, name selectors (§2.3.1.3), wildcards (§2.3.2.3),
+ * indexes (§2.3.3.3), slices (§2.3.4.3), comparisons (§2.3.5.2 table),
+ * filters (§2.3.5.3), descendants (§2.5.2.3); then malformed and
+ * unsupported paths (400 naming the position).
+ *
+ * Expected results are JSON arrays in the RFC's order; where the RFC says
+ * the order may vary (object members), ours is insertion order, which is
+ * the order written in the example documents.
+ */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/json/jdoc.h"
+#include "core/json/jpath.h"
+#include "strata/error.h"
+
+static const char BOOKSTORE[] =
+	"{ \"store\": {"
+	"    \"book\": ["
+	"      { \"category\": \"reference\", \"author\": \"Nigel Rees\","
+	"        \"title\": \"Sayings of the Century\", \"price\": 8.95 },"
+	"      { \"category\": \"fiction\", \"author\": \"Evelyn Waugh\","
+	"        \"title\": \"Sword of Honour\", \"price\": 12.99 },"
+	"      { \"category\": \"fiction\", \"author\": \"Herman Melville\","
+	"        \"title\": \"Moby Dick\", \"isbn\": \"0-553-21311-3\", \"price\": 8.99 },"
+	"      { \"category\": \"fiction\", \"author\": \"J. R. R. Tolkien\","
+	"        \"title\": \"The Lord of the Rings\", \"isbn\": \"0-395-19395-8\", \"price\": 22.99 }"
+	"    ],"
+	"    \"bicycle\": { \"color\": \"red\", \"price\": 399 }"
+	"  }"
+	"}";
+
+#define B0 "{\"category\":\"reference\",\"author\":\"Nigel Rees\",\"title\":\"Sayings of the Century\",\"price\":8.95}"
+#define B1 "{\"category\":\"fiction\",\"author\":\"Evelyn Waugh\",\"title\":\"Sword of Honour\",\"price\":12.99}"
+#define B2 "{\"category\":\"fiction\",\"author\":\"Herman Melville\",\"title\":\"Moby Dick\",\"isbn\":\"0-553-21311-3\",\"price\":8.99}"
+#define B3 "{\"category\":\"fiction\",\"author\":\"J. R. R. Tolkien\",\"title\":\"The Lord of the Rings\",\"isbn\":\"0-395-19395-8\",\"price\":22.99}"
+#define BIKE "{\"color\":\"red\",\"price\":399}"
+
+static json_t *load(const char *text)
+{
+	json_error_t e;
+	json_t *j = json_loads(text, JSON_DECODE_ANY, &e);
+	cr_assert_not_null(j, "bad test JSON: %s: %s", e.text, text);
+	return j;
+}
+
+/* path on doc gives exactly want (a JSON array text), in order. */
+static void expect(const char *doc_text, const char *path, const char *want_text)
+{
+	json_t *doc = load(doc_text), *want = load(want_text), *got = NULL;
+	char msg[256] = "";
+	int rv = jdoc_extract(doc, path, true, &got, msg, sizeof(msg));
+	cr_assert_eq(rv, 0, "%s: %s", path, msg);
+	char *gs = json_dumps(got, JSON_COMPACT), *ws = json_dumps(want, JSON_COMPACT);
+	cr_assert(jvalue_equal(got, want), "%s\n  got  %s\n  want %s", path, gs, ws);
+	free(gs);
+	free(ws);
+	json_decref(got);
+	json_decref(want);
+	json_decref(doc);
+}
+
+Test(jpath_rfc, bookstore_1_5)
+{
+	const char *d = BOOKSTORE;
+	expect(d, "$.store.book[*].author",
+	       "[\"Nigel Rees\",\"Evelyn Waugh\",\"Herman Melville\",\"J. R. R. Tolkien\"]");
+	expect(d, "$..author", "[\"Nigel Rees\",\"Evelyn Waugh\",\"Herman Melville\",\"J. R. R. Tolkien\"]");
+	expect(d, "$.store.*", "[[" B0 "," B1 "," B2 "," B3 "]," BIKE "]");
+	expect(d, "$.store..price", "[8.95, 12.99, 8.99, 22.99, 399]");
+	expect(d, "$..book[2]", "[" B2 "]");
+	expect(d, "$..book[2].author", "[\"Herman Melville\"]");
+	expect(d, "$..book[2].publisher", "[]");
+	expect(d, "$..book[-1]", "[" B3 "]");
+	expect(d, "$..book[0,1]", "[" B0 "," B1 "]");
+	expect(d, "$..book[:2]", "[" B0 "," B1 "]");
+	expect(d, "$..book[?@.isbn]", "[" B2 "," B3 "]");
+	expect(d, "$..book[?@.price<10]", "[" B0 "," B2 "]");
+	/* $..*: every member value and array element (count checked; order
+	 * is the pre-order walk) */
+	json_t *doc = load(d), *all = NULL;
+	char msg[256];
+	cr_assert_eq(jdoc_extract(doc, "$..*", true, &all, msg, sizeof(msg)), 0);
+	/* store, book, bicycle, 4 books, 4*4+2 book fields (2 with isbn), 2 bike fields */
+	cr_assert_eq(json_array_size(all), 1 + 2 + 4 + 18 + 2, "got %zu", json_array_size(all));
+	json_decref(all);
+	json_decref(doc);
+}
+
+Test(jpath_rfc, root_and_shorthands)
+{
+	expect("{\"k\":1}", "$", "[{\"k\":1}]");
+	expect("{\"a\":{\"b\":[1,2]}}", "$.a.b[1]", "[2]");
+	expect("{\"_x1\":1, \"é\":2}", "$._x1", "[1]");
+	expect("{\"_x1\":1, \"é\":2}", "$.é", "[2]");
+	expect("[1,2]", "$.a", "[]");
+	expect("{\"a\":1}", "$[0]", "[]");
+}
+
+Test(jpath_rfc, name_selector_2_3_1_3)
+{
+	const char *d = "{\"o\": {\"j j\": {\"k.k\": 3}}, \"'\": {\"@\": 2}}";
+	expect(d, "$.o['j j']", "[{\"k.k\": 3}]");
+	expect(d, "$.o['j j']['k.k']", "[3]");
+	expect(d, "$.o[\"j j\"][\"k.k\"]", "[3]");
+	expect(d, "$[\"'\"][\"@\"]", "[2]");
+	expect(d, "$['\\'']['@']", "[2]");
+	/* escapes: \u, surrogate pairs, \/ and the unicode key itself */
+	expect("{\"\\u00e9t\\u00e9\":1, \"\\ud83d\\ude00\":2, \"a/b\":3, \"t\\tb\":4}", "$['\\u00e9t\\u00e9']", "[1]");
+	expect("{\"\\ud83d\\ude00\":2}", "$['\\uD83D\\uDE00']", "[2]");
+	expect("{\"\\ud83d\\ude00\":2}", "$['😀']", "[2]");
+	expect("{\"a/b\":3}", "$['a\\/b']", "[3]");
+	expect("{\"t\\tb\":4}", "$['t\\tb']", "[4]");
+}
+
+Test(jpath_rfc, wildcard_2_3_2_3)
+{
+	const char *d = "{\"o\": {\"j\": 1, \"k\": 2}, \"a\": [5, 3]}";
+	expect(d, "$[*]", "[{\"j\": 1, \"k\": 2}, [5, 3]]");
+	expect(d, "$.o[*]", "[1, 2]");
+	expect(d, "$.o[*, *]", "[1, 2, 1, 2]");
+	expect(d, "$.a[*]", "[5, 3]");
+	expect("7", "$[*]", "[]");
+}
+
+Test(jpath_rfc, index_2_3_3_3)
+{
+	expect("[\"a\",\"b\"]", "$[1]", "[\"b\"]");
+	expect("[\"a\",\"b\"]", "$[-2]", "[\"a\"]");
+	expect("[\"a\",\"b\"]", "$[2]", "[]");
+	expect("[\"a\",\"b\"]", "$[-3]", "[]");
+	expect("[\"a\",\"b\"]", "$[0,1,0]", "[\"a\",\"b\",\"a\"]");
+}
+
+Test(jpath_rfc, slice_2_3_4_3)
+{
+	const char *d = "[\"a\", \"b\", \"c\", \"d\", \"e\", \"f\", \"g\"]";
+	expect(d, "$[1:3]", "[\"b\", \"c\"]");
+	expect(d, "$[5:]", "[\"f\", \"g\"]");
+	expect(d, "$[1:5:2]", "[\"b\", \"d\"]");
+	expect(d, "$[5:1:-2]", "[\"f\", \"d\"]");
+	expect(d, "$[::-1]", "[\"g\", \"f\", \"e\", \"d\", \"c\", \"b\", \"a\"]");
+	/* edges: step 0, out-of-range bounds, negative bounds */
+	expect(d, "$[::0]", "[]");
+	expect(d, "$[-2:]", "[\"f\", \"g\"]");
+	expect(d, "$[-100:2]", "[\"a\", \"b\"]");
+	expect(d, "$[2:100]", "[\"c\", \"d\", \"e\", \"f\", \"g\"]");
+	expect(d, "$[3:1]", "[]");
+	expect(d, "$[-1:-3:-1]", "[\"g\", \"f\"]");
+	expect(d, "$[100:0:-3]", "[\"g\", \"d\"]");
+	expect(d, "$[ 1 : 3 ]", "[\"b\", \"c\"]");
+	expect("{\"a\":1}", "$[0:1]", "[]");
+}
+
+/* Comparison table of §2.3.5.2: a filter on the root whose expression does
+ * not depend on @ selects every child (2) when true, none when false. */
+static void cmp_case(const char *expr, bool want)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "$[?%s]", expr);
+	json_t *doc = load("{\"obj\": {\"x\": \"y\"}, \"arr\": [2, 3]}"), *got = NULL;
+	char msg[256] = "";
+	cr_assert_eq(jdoc_extract(doc, path, true, &got, msg, sizeof(msg)), 0, "%s: %s", path, msg);
+	cr_assert_eq(json_array_size(got), want ? 2u : 0u, "%s should be %s", expr, want ? "true" : "false");
+	json_decref(got);
+	json_decref(doc);
+}
+
+Test(jpath_rfc, comparisons_2_3_5_2)
+{
+	cmp_case("$.absent1 == $.absent2", true);
+	cmp_case("$.absent1 <= $.absent2", true);
+	cmp_case("$.absent == 'g'", false);
+	cmp_case("$.absent1 != $.absent2", false);
+	cmp_case("$.absent != 'g'", true);
+	cmp_case("1 <= 2", true);
+	cmp_case("1 > 2", false);
+	cmp_case("13 == '13'", false);
+	cmp_case("'a' <= 'b'", true);
+	cmp_case("'a' > 'b'", false);
+	cmp_case("$.obj == $.arr", false);
+	cmp_case("$.obj != $.arr", true);
+	cmp_case("$.obj == $.obj", true);
+	cmp_case("$.obj != $.obj", false);
+	cmp_case("$.arr == $.arr", true);
+	cmp_case("$.arr != $.arr", false);
+	cmp_case("$.obj == 17", false);
+	cmp_case("$.obj != 17", true);
+	cmp_case("$.obj <= $.arr", false);
+	cmp_case("$.obj < $.arr", false);
+	cmp_case("$.obj <= $.obj", true);
+	cmp_case("$.arr <= $.arr", true);
+	cmp_case("1 <= $.arr", false);
+	cmp_case("1 >= $.arr", false);
+	cmp_case("1 > $.arr", false);
+	cmp_case("1 < $.arr", false);
+	cmp_case("true <= true", true);
+	cmp_case("true > true", false);
+	/* numbers by value */
+	cmp_case("1 == 1.0", true);
+	cmp_case("1e2 == 100", true);
+	cmp_case("-0 == 0", true);
+	cmp_case("$.arr[0] == 2.0", true);
+	cmp_case("null == null", true);
+	cmp_case("false != true", true);
+}
+
+Test(jpath_rfc, filters_2_3_5_3)
+{
+	const char *d = "{\"a\": [3, 5, 1, 2, 4, 6, {\"b\": \"j\"}, {\"b\": \"k\"}, {\"b\": {}}, {\"b\": \"kilo\"}],"
+			" \"o\": {\"p\": 1, \"q\": 2, \"r\": 3, \"s\": 5, \"t\": {\"u\": 6}}, \"e\": \"f\"}";
+	expect(d, "$.a[?@.b == 'kilo']", "[{\"b\": \"kilo\"}]");
+	expect(d, "$.a[?(@.b == 'kilo')]", "[{\"b\": \"kilo\"}]");
+	expect(d, "$.a[?@>3.5]", "[5, 4, 6]");
+	expect(d, "$.a[?@.b]", "[{\"b\": \"j\"}, {\"b\": \"k\"}, {\"b\": {}}, {\"b\": \"kilo\"}]");
+	expect(d, "$[?@.*]", "[[3, 5, 1, 2, 4, 6, {\"b\": \"j\"}, {\"b\": \"k\"}, {\"b\": {}}, {\"b\": \"kilo\"}],"
+			     " {\"p\": 1, \"q\": 2, \"r\": 3, \"s\": 5, \"t\": {\"u\": 6}}]");
+	expect(d, "$[?@[?@.b]]", "[[3, 5, 1, 2, 4, 6, {\"b\": \"j\"}, {\"b\": \"k\"}, {\"b\": {}}, {\"b\": \"kilo\"}]]");
+	expect(d, "$.o[?@<3, ?@<3]", "[1, 2, 1, 2]");
+	expect(d, "$.a[?@<2 || @.b == \"k\"]", "[1, {\"b\": \"k\"}]");
+	expect(d, "$.o[?@>1 && @<4]", "[2, 3]");
+	expect(d, "$.o[?@.u || @.x]", "[{\"u\": 6}]");
+	expect(d, "$.a[?@.b == $.x]", "[3, 5, 1, 2, 4, 6]");
+	expect(d, "$.a[?@ == @]", "[3, 5, 1, 2, 4, 6, {\"b\": \"j\"}, {\"b\": \"k\"}, {\"b\": {}}, {\"b\": \"kilo\"}]");
+	/* negation, parentheses, precedence (&& binds tighter than ||) */
+	expect(d, "$.a[?!@.b]", "[3, 5, 1, 2, 4, 6]");
+	expect(d, "$.o[?!(@ > 1)]", "[1, {\"u\": 6}]");
+	expect(d, "$.o[?@ == 1 || @ == 2 && @ == 3]", "[1]");
+	expect(d, "$.o[?(@ == 1 || @ == 2) && @ == 2]", "[2]");
+	expect(d, "$.a[?@ != 3 && @ < 3]", "[1, 2]");
+	expect(d, "$.a[?@ >= 5]", "[5, 6]");
+	expect(d, "$.a[?@ <= 2]", "[1, 2]");
+	expect(d, "$.a[?@.b >= 'k']", "[{\"b\": \"k\"}, {\"b\": \"kilo\"}]");
+	expect(d, "$[?$.e == 'f']", "[[3, 5, 1, 2, 4, 6, {\"b\": \"j\"}, {\"b\": \"k\"}, {\"b\": {}}, {\"b\": \"kilo\"}],"
+				     " {\"p\": 1, \"q\": 2, \"r\": 3, \"s\": 5, \"t\": {\"u\": 6}}, \"f\"]");
+	expect("[{\"t\":true},{\"t\":false},{\"t\":null},{}]", "$[?@.t == true]", "[{\"t\":true}]");
+	expect("[{\"t\":true},{\"t\":false},{\"t\":null},{}]", "$[?@.t == null]", "[{\"t\":null}]");
+	expect("[{\"t\":true},{\"t\":false},{\"t\":null},{}]", "$[?@.t]", "[{\"t\":true},{\"t\":false},{\"t\":null}]");
+}
+
+Test(jpath_rfc, descendants_2_5_2_3)
+{
+	const char *d = "{\"o\": {\"j\": 1, \"k\": 2}, \"a\": [5, 3, [{\"j\": 4}, {\"k\": 6}]]}";
+	expect(d, "$..j", "[1, 4]");
+	expect(d, "$..[0]", "[5, {\"j\": 4}]");
+	expect(d, "$..[*]", "[{\"j\": 1, \"k\": 2}, [5, 3, [{\"j\": 4}, {\"k\": 6}]], 1, 2, 5, 3,"
+			    " [{\"j\": 4}, {\"k\": 6}], {\"j\": 4}, {\"k\": 6}, 4, 6]");
+	expect(d, "$..*", "[{\"j\": 1, \"k\": 2}, [5, 3, [{\"j\": 4}, {\"k\": 6}]], 1, 2, 5, 3,"
+			  " [{\"j\": 4}, {\"k\": 6}], {\"j\": 4}, {\"k\": 6}, 4, 6]");
+	expect(d, "$..o", "[{\"j\": 1, \"k\": 2}]");
+	expect(d, "$.o..[*, *]", "[1, 2, 1, 2]");
+	expect(d, "$.a..[0, 1]", "[5, 3, {\"j\": 4}, {\"k\": 6}]");
+	expect(d, "$..[?@.j]", "[{\"j\": 1, \"k\": 2}, {\"j\": 4}]");
+}
+
+/* A malformed or unsupported path is STRATA_EBAD_REQUEST naming the byte
+ * position where it went wrong. */
+static void bad(const char *path, size_t pos)
+{
+	struct jpath *p = NULL;
+	char msg[256] = "", want[32];
+	int rv = jpath_compile(path, &p, msg, sizeof(msg));
+	cr_assert_eq(rv, STRATA_EBAD_REQUEST, "'%s' should not compile (rv %d)", path, rv);
+	cr_assert_null(p);
+	snprintf(want, sizeof(want), "at position %zu", pos);
+	cr_assert(strstr(msg, want) != NULL, "'%s': message '%s' lacks '%s'", path, msg, want);
+	cr_assert(strncmp(msg, "JSONPath: ", 10) == 0, "'%s': %s", path, msg);
+}
+
+Test(jpath_errors, malformed_paths_name_the_position)
+{
+	bad("", 0);
+	bad("a.b", 0);
+	bad("$.", 2);
+	bad("$.a[", 4);
+	bad("$.a[0", 5);
+	bad("$[01]", 2);
+	bad("$[-0]", 2);
+	bad("$['a'", 5);
+	bad("$['a", 2);
+	bad("$['a\\q']", 4);
+	bad("$[a]", 2);
+	bad("$.a b", 3);
+	bad("$ ", 1);
+	bad("$.a]", 3);
+	bad("$[?@.a ==]", 9);
+	bad("$[?@.a = 1]", 7);
+	bad("$[?(@.a == 1]", 12);
+	bad("$[?@.* == 1]", 3);
+	bad("$[?@..a == 1]", 3);
+	bad("$[?length(@) == 1]", 3);
+	bad("$[?match(@.b, 'x')]", 3);
+	bad("$[9007199254740992]", 2);
+	bad("$['\\ud800']", 3);
+	bad("$[1:2:3:4]", 7);
+	bad("$..", 3);
+	bad("$[?!@.a == 1]", 3);
+	bad("$[?'a']", 6);
+}
+
+Test(jpath_api, canonical_and_singular)
+{
+	struct jpath *a, *b;
+	char msg[128];
+	cr_assert_eq(jpath_compile("$.a.b[0]", &a, msg, sizeof(msg)), 0);
+	cr_assert_eq(jpath_compile("$['a'][\"b\"][ 0 ]", &b, msg, sizeof(msg)), 0);
+	cr_assert_str_eq(jpath_canonical(a), jpath_canonical(b));
+	cr_assert_str_eq(jpath_canonical(a), "$['a']['b'][0]");
+	cr_assert(jpath_is_singular(a));
+	jpath_free(b);
+	cr_assert_eq(jpath_compile("$.a[*]", &b, msg, sizeof(msg)), 0);
+	cr_assert(!jpath_is_singular(b));
+	cr_assert_str_neq(jpath_canonical(a), jpath_canonical(b));
+	jpath_free(a);
+	jpath_free(b);
+}
+
+Test(jpath_api, number_parts_order_mixed_ints_and_reals)
+{
+	/* a sorted list of numbers: each must compare below the next */
+	const char *nums = "[-1e300, -9223372036854775807, -9007199254740993, -1.5, -1, -0.5, 0,"
+			   " 1e-300, 0.5, 1, 1.5, 2, 9007199254740992, 9007199254740993,"
+			   " 9223372036854775807, 1e19, 1e300]";
+	json_t *a = load(nums);
+	for (size_t i = 0; i + 1 < json_array_size(a); i++) {
+		int c;
+		cr_assert(jvalue_order(json_array_get(a, i), json_array_get(a, i + 1), &c));
+		cr_assert_eq(c, -1, "element %zu should order below %zu", i, i + 1);
+	}
+	json_t *one = json_integer(1), *onef = json_real(1.0);
+	cr_assert(jvalue_equal(one, onef));
+	json_decref(one);
+	json_decref(onef);
+	json_decref(a);
+}

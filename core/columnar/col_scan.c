@@ -974,6 +974,13 @@ int col_scan(struct col_table *t, const int *cols, size_t ncols, const struct co
 	return rv;
 }
 
+static _Atomic bool zone_answers = true;
+
+void col_set_zone_answers(bool on)
+{
+	atomic_store(&zone_answers, on);
+}
+
 /* ---- aggregates ----------------------------------------------------------------------------------------- */
 
 const char *col_agg_name(enum col_agg a)
@@ -1127,6 +1134,7 @@ int col_aggregate(struct col_table *t, int col, enum col_agg fn, const struct co
 			continue;
 		}
 		if (minmax && ty != COL_STRING && all && m->null_count == 0 &&
+		    atomic_load_explicit(&zone_answers, memory_order_relaxed) &&
 		    (m->flags & CHUNK_F_MINMAX) && !(m->flags & CHUNK_F_NAN)) {
 			/* the zone map is the answer: exact min/max of the chunk */
 			if (ty == COL_FLOAT64) {

@@ -295,6 +295,10 @@ bool col_simd_avx2_available(void);
 /* Forces a kernel family (tests, benchmarks); AVX2 without the CPU support
  * falls back to scalar. Process-wide. */
 void col_simd_force(enum col_simd_mode m);
+/* Whether MIN/MAX (and COUNT) may be answered from exact zone maps without
+ * decoding (default true). Benchmarks turn it off to time the decode loop. */
+void col_set_zone_answers(bool on);
+
 /* How many kernel calls ran on each path since start (process-wide). */
 void col_simd_counters(uint64_t *avx2_calls, uint64_t *scalar_calls);
 

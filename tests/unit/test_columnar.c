@@ -764,6 +764,7 @@ Test(columnar, corruption_is_reported_never_wrong_data)
 	for (int col = 0; col < 5; col++) {
 		struct col_agg_result r;
 		int rv = col_aggregate(t, col, COL_AGG_MIN, NULL, &r, msg, sizeof(msg));
+		col_agg_result_clear(&r);
 		col_set_zone_answers(false);
 		int rv2 = col_aggregate(t, col, COL_AGG_MAX, NULL, &r, msg, sizeof(msg));
 		col_set_zone_answers(true);

@@ -63,10 +63,13 @@ static void *bg_main(void *arg)
 		if (bg.stop)
 			break;
 		pthread_mutex_unlock(&bg.lock);
+		struct tiered_policy pol;
+		tiered_get_policy(d->tiered, &pol);
 		size_t n;
-		if (tiered_process_migrations(d->tiered, BG_BATCH, NULL, 0, &n, NULL) != 0)
+		if (pol.auto_migrate &&
+		    tiered_process_migrations(d->tiered, BG_BATCH, NULL, 0, &n, NULL) != 0)
 			fprintf(stderr, "stratad: tiers: background migrations failed\n");
-		if (clock_mono_us() - last_maint >= BG_MAINT_MS * 1000ull) {
+		if (pol.auto_migrate && clock_mono_us() - last_maint >= BG_MAINT_MS * 1000ull) {
 			bool changed;
 			int rv = tiered_maintenance(d->tiered, BG_BATCH, &changed);
 			if (rv)
@@ -242,13 +245,13 @@ static int arg_flag(const json_t *args, const char *name, bool *out, char *msg, 
 
 static json_t *policy_json(const struct tiered_policy *p)
 {
-	return json_pack("{s:{s:I, s:I, s:I}, s:{s:f, s:f}, s:f, s:f, s:f, s:f, s:b, s:i, s:i, s:I, s:s}",
+	return json_pack("{s:{s:I, s:I, s:I}, s:{s:f, s:f}, s:f, s:f, s:f, s:f, s:b, s:b, s:i, s:i, s:I, s:s}",
 			 "capacities", "Hot", (json_int_t)p->capacity[TIER_HOT], "Warm",
 			 (json_int_t)p->capacity[TIER_WARM], "Cold", (json_int_t)p->capacity[TIER_COLD],
 			 "thresholds", "hot", p->hot_threshold, "cold", p->cold_threshold,
 			 "min_hot_temp", p->min_hot_temp, "min_warm_temp", p->min_warm_temp,
 			 "half_life_s", p->half_life_s, "hysteresis", p->hysteresis,
-			 "adaptive", p->adaptive, "lz4_acceleration", p->lz4_acceleration,
+			 "adaptive", p->adaptive, "auto_migrate", p->auto_migrate, "lz4_acceleration", p->lz4_acceleration,
 			 "zstd_level", p->zstd_level, "segment_bytes", (json_int_t)p->segment_bytes,
 			 "cold_dir", p->cold_dir);
 }
@@ -606,7 +609,7 @@ static int op_policy_set(struct stratad *d, const json_t *args, json_t **result,
 				      "cold_capacity", "hot_threshold", "cold_threshold",
 				      "min_hot_temp", "min_warm_temp", "half_life_s", "hysteresis",
 				      "adaptive", "lz4_acceleration", "zstd_level", "segment_bytes",
-				      "cold_dir", "codec_levels", NULL};
+				      "cold_dir", "codec_levels", "auto_migrate", NULL};
 	const char *k;
 	json_t *v;
 	json_object_foreach((json_t *)args, k, v) {
@@ -698,6 +701,13 @@ static int op_policy_set(struct stratad *d, const json_t *args, json_t **result,
 			return STRATA_EBAD_REQUEST;
 		}
 		p.adaptive = json_is_true(v);
+	}
+	if (!rv && (v = json_object_get(args, "auto_migrate")) != NULL) {
+		if (!json_is_boolean(v)) {
+			snprintf(msg, msglen, "field 'auto_migrate' must be true or false");
+			return STRATA_EBAD_REQUEST;
+		}
+		p.auto_migrate = json_is_true(v);
 	}
 	if (!rv && (v = json_object_get(args, "cold_dir")) != NULL &&
 	    (!json_is_string(v) || strcmp(json_string_value(v), p.cold_dir) != 0)) {

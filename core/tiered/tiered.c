@@ -121,6 +121,7 @@ void tiered_policy_default(struct tiered_policy *p)
 	p->half_life_s = 300;
 	p->hysteresis = 0.1;
 	p->adaptive = true;
+	p->auto_migrate = true;
 	p->lz4_acceleration = 1;
 	p->zstd_level = 3;
 	p->segment_bytes = 16u << 20;
@@ -164,7 +165,7 @@ static size_t policy_encode(const struct tiered_policy *p, uint8_t *buf, size_t 
 		return 0;
 #define PUT(v) do { memcpy(buf + n, &(v), sizeof(v)); n += sizeof(v); } while (0)
 	uint32_t ver = POLICY_VERSION, dl32 = (uint32_t)dl;
-	uint8_t ad = p->adaptive;
+	uint8_t ad = (uint8_t)(p->adaptive | p->auto_migrate << 1);
 	int32_t lz = p->lz4_acceleration, zs = p->zstd_level;
 	PUT(ver);
 	PUT(p->capacity[0]);
@@ -212,7 +213,8 @@ static bool policy_decode(const uint8_t *buf, size_t len, struct tiered_policy *
 #undef GET
 	if (!ok || ver != POLICY_VERSION || dl >= sizeof(p->cold_dir) || n + dl != len)
 		return false;
-	p->adaptive = ad != 0;
+	p->adaptive = (ad & 1) != 0;
+	p->auto_migrate = (ad & 2) != 0;
 	p->lz4_acceleration = lz;
 	p->zstd_level = zs;
 	memcpy(p->cold_dir, buf + n, dl);

@@ -75,6 +75,8 @@ struct tiered_policy {
 	double half_life_s;            /* temperature half-life */
 	double hysteresis;             /* 0..0.9: margin before leaving a tier */
 	bool adaptive;                 /* maintenance retunes the thresholds */
+	bool auto_migrate;             /* the owner runs migrations and maintenance
+					* in the background (stratad's thread) */
 	int lz4_acceleration;          /* warm codec: 1 (best) .. 65537 */
 	int zstd_level;                /* cold codec: 1 .. 19 */
 	uint64_t segment_bytes;        /* roll segments at this size */

@@ -68,6 +68,8 @@ static void wb_need(struct wbuf *b, size_t n)
 }
 static void wb_bytes(struct wbuf *b, const void *src, size_t n)
 {
+	if (n == 0)
+		return;
 	wb_need(b, n);
 	if (b->oom)
 		return;
@@ -501,7 +503,8 @@ static int drop_other_logs(struct pagemap *pm)
 		if (gen == pm->log_gen)
 			continue;
 		char path[4200];
-		snprintf(path, sizeof(path), "%s/%s", pm->dir, de->d_name);
+		if (log_path(pm, gen, path, sizeof(path)) != 0)
+			continue;
 		if (remove(path) != 0 && errno != ENOENT) {
 			rv = strata_err_from_errno(errno);
 			break;
@@ -748,7 +751,7 @@ int pm_pending(struct pagemap *pm, uint64_t **pages, size_t *n)
 	pthread_mutex_lock(&pm->map_lock);
 	*n = pm->npending;
 	*pages = malloc((*n ? *n : 1) * sizeof(uint64_t));
-	if (*pages)
+	if (*pages && *n)
 		memcpy(*pages, pm->pending, *n * sizeof(uint64_t));
 	pthread_mutex_unlock(&pm->map_lock);
 	return *pages ? 0 : STRATA_ENOMEM;

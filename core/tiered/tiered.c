@@ -450,6 +450,8 @@ int tiered_store(struct tiered *t, const void *data, size_t len, uint64_t *id_ou
 {
 	if (len > t->max_data || (!data && len))
 		return STRATA_EBAD_REQUEST;
+	if (!data)
+		data = "";
 	uint64_t id = pm_alloc_id(t->pm);
 	pthread_rwlock_t *l = stripe(t, id);
 	pthread_rwlock_wrlock(l);
@@ -514,6 +516,8 @@ int tiered_update(struct tiered *t, uint64_t id, const void *data, size_t len)
 {
 	if (len > t->max_data || (!data && len))
 		return STRATA_EBAD_REQUEST;
+	if (!data)
+		data = "";
 	pthread_rwlock_t *l = stripe(t, id);
 	pthread_rwlock_wrlock(l);
 	struct pm_entry e, ne;

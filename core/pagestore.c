@@ -194,6 +194,13 @@ static int free_logged(struct pagestore *ps, uint64_t page_id, bool sync)
 	return rv;
 }
 
+int ps_page_free(struct pagestore *ps, uint64_t page_id, bool sync)
+{
+	if (page_id < DISK_FIRST_PAGE || page_id >= disk_num_pages(ps->disk))
+		return STRATA_ENOT_FOUND;
+	return free_logged(ps, page_id, sync);
+}
+
 static int log_and_release(struct pagestore *ps, struct bp_page *p, bool sync)
 {
 	uint64_t lsn;

@@ -56,6 +56,21 @@ size_t ps_page_size(const struct pagestore *ps);
 /* A new empty page; *page_id its id. */
 int ps_page_alloc(struct pagestore *ps, bool sync, uint64_t *page_id);
 
+/*
+ * Frees page_id for good (the owner of the page no longer needs it: e.g.
+ * core/tiered after moving the page's contents to another tier). The free
+ * is logged first (an all-zero image in the redo log, which recovery
+ * replays as a free), then the frame is dropped and the id returned to the
+ * disk's free list. With sync, durable when it returns 0. The caller must
+ * guarantee nobody else uses the page any more (a pin held for a moment by
+ * a reader is waited out).
+ *   STRATA_ENOT_FOUND  page_id is the header page or beyond the data file
+ *   STRATA_ECONFLICT   page_id was already free (nothing changed but a
+ *                      harmless free record in the log)
+ *   + the log's and the disk's errors
+ */
+int ps_page_free(struct pagestore *ps, uint64_t page_id, bool sync);
+
 struct ps_page_info {
 	uint64_t page_id, lsn;
 	size_t page_size, free_space, used_bytes, max_record;

@@ -297,7 +297,7 @@ int ts_registry_open(struct ts_registry **out, const char *data_dir, const char 
 			if (one[0] != '/' || !realpath(one, real) || strlen(real) >= TS_PATH_MAX)
 				fprintf(stderr, "stratad: tablespace root '%s' ignored (not an existing absolute directory)\n", one);
 			else
-				snprintf(r->roots[r->nroots++], TS_PATH_MAX, "%s", real);
+				memcpy(r->roots[r->nroots++], real, strlen(real) + 1); /* length checked */
 		}
 		p += n;
 		if (*p == ':')

@@ -14,6 +14,7 @@
 #include "daemon/args.h"
 #include "daemon/dispatch.h"
 #include "daemon/stratad.h"
+#include "daemon/tablespaces.h"
 #include "daemon/trees.h"
 #include "proto/base64.h"
 #include "strata/error.h"
@@ -180,9 +181,16 @@ static int op_create(struct stratad *d, const json_t *args, json_t **result, cha
 	if (!opts)
 		return STRATA_ENOMEM;
 	json_object_del(opts, "name");
-	json_object_del(opts, "tablespace"); /* tablespaces: not yet */
-	rv = trees_create(d->trees, name, opts, result, msg, msglen);
+	json_object_del(opts, "tablespace");
+	json_object_del(opts, "tablespace_id"); /* set from "tablespace" only */
+	uint64_t ts_id = 0;
+	char kind_dir[TS_PATH_MAX + 32];
+	rv = tablespaces_resolve(d, args, "lsm", &ts_id, kind_dir, sizeof(kind_dir), msg, msglen);
+	if (rv == 0)
+		rv = trees_create(d->trees, name, opts, ts_id ? kind_dir : NULL, ts_id, result, msg, msglen);
 	json_decref(opts);
+	if (rv == 0 && ts_id)
+		json_object_set(*result, "tablespace", json_object_get(args, "tablespace"));
 	return rv;
 }
 
@@ -230,11 +238,16 @@ static int op_put(struct stratad *d, const json_t *args, json_t **result, char *
 		rv = STRATA_EBAD_REQUEST;
 		goto out;
 	}
+	/* Quota: the WAL record is about key + value + a small header. */
+	uint64_t ts_id = trees_tablespace_id(d->trees, name);
+	if ((rv = tablespaces_check(d, ts_id, k.n + v.n + 16, msg, msglen)))
+		goto out;
 	rv = lsm_put(t, k.p, k.n, v.p, v.n, wop);
 	if (rv) {
 		core_error(rv, "put", msg, msglen);
 		goto out;
 	}
+	tablespaces_account(d, ts_id, k.n + v.n + 16);
 	*result = json_object();
 	if (!*result || set_blob(*result, "key", k.p, k.n, false) != 0)
 		rv = STRATA_ENOMEM;
@@ -462,11 +475,17 @@ static int op_batch(struct stratad *d, const json_t *args, json_t **result, char
 		bops[i].vlen = blobs[2 * i + 1].n;
 	}
 	struct lsm_batch b = {.ops = bops, .count = n};
+	uint64_t bytes = 0, ts_id = trees_tablespace_id(d->trees, name);
+	for (size_t i = 0; i < n; i++)
+		bytes += bops[i].klen + bops[i].vlen + 16;
+	if ((rv = tablespaces_check(d, ts_id, bytes, msg, msglen)))
+		goto out;
 	rv = lsm_write_batch(t, &b, wop);
 	if (rv) {
 		core_error(rv, "batch", msg, msglen);
 		goto out;
 	}
+	tablespaces_account(d, ts_id, bytes);
 	*result = json_pack("{s:I}", "applied", (json_int_t)n);
 	rv = *result ? 0 : STRATA_ENOMEM;
 out:

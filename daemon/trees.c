@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/tablespace/objdir.h"
 #include "strata/error.h"
 
 #define MAX_TREES 1024
@@ -70,7 +71,7 @@ static int parse_options(const json_t *j, struct lsm_options *o, json_t **norm, 
 	static const char *known[] = {"sync", "memtable_bytes", "compression", "bloom_bits_per_key",
 				      "level_base_bytes", "level_ratio", "l0_compaction_trigger",
 				      "target_file_bytes", "wa_alert_threshold", "sync_interval_ms",
-				      NULL};
+				      "tablespace_id", NULL};
 	memset(o, 0, sizeof(*o));
 	const char *k;
 	json_t *v;
@@ -109,6 +110,9 @@ static int parse_options(const json_t *j, struct lsm_options *o, json_t **norm, 
 	    (rv = get_uint(j, "target_file_bytes", 16384, 1ull << 32, &target, msg, msglen)) ||
 	    (rv = get_uint(j, "sync_interval_ms", 1, 60000, &interval, msg, msglen)))
 		return rv;
+	uint64_t tsid = 0;
+	if ((rv = get_uint(j, "tablespace_id", 0, 1ull << 62, &tsid, msg, msglen)))
+		return rv;
 	json_t *comp = json_object_get(j, "compression");
 	if (comp && !json_is_boolean(comp)) {
 		snprintf(msg, msglen, "option 'compression' must be true or false");
@@ -140,6 +144,8 @@ static int parse_options(const json_t *j, struct lsm_options *o, json_t **norm, 
 			  "l0_compaction_trigger", (int)l0, "target_file_bytes", (json_int_t)target,
 			  "sync_interval_ms", (int)interval, "wa_alert_threshold",
 			  o->wa_alert_threshold);
+	if (*norm && tsid)
+		json_object_set_new(*norm, "tablespace_id", json_integer((json_int_t)tsid));
 	return *norm ? 0 : STRATA_ENOMEM;
 }
 
@@ -183,20 +189,6 @@ static int open_tree(struct trees *ts, const char *name, const struct lsm_option
 	return 0;
 }
 
-/* Deletes a tree directory: the engine's files, OPTIONS.json, the dir. */
-static int remove_tree_dir(const char *dir)
-{
-	char path[4600];
-	int rv = lsm_destroy_dir(dir);
-	snprintf(path, sizeof(path), "%s/OPTIONS.json", dir);
-	(void)unlink(path);
-	snprintf(path, sizeof(path), "%s/OPTIONS.json.tmp", dir);
-	(void)unlink(path);
-	if (rmdir(dir) != 0 && errno != ENOENT)
-		return rv ? rv : strata_err_from_errno(errno);
-	return rv == STRATA_ENOT_FOUND ? 0 : rv;
-}
-
 /* Writes OPTIONS.json in dir durably (fsync the file, then the dir). */
 static int write_options(const char *dir, const json_t *opts)
 {
@@ -221,16 +213,6 @@ static int write_options(const char *dir, const json_t *opts)
 	return rv;
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return strata_err_from_errno(errno);
-	int rv = fsync(fd) != 0 ? strata_err_from_errno(errno) : 0;
-	close(fd);
-	return rv;
-}
-
 int trees_open(struct trees **out, const char *data_dir, char *err, size_t errlen)
 {
 	struct trees *ts = calloc(1, sizeof(*ts));
@@ -243,6 +225,11 @@ int trees_open(struct trees **out, const char *data_dir, char *err, size_t errle
 		trees_close(ts);
 		return STRATA_EIO;
 	}
+	/* Creates and drops a crash interrupted (also through links into
+	 * tablespaces): finished. */
+	int rrv = objdir_recover(ts->dir);
+	if (rrv)
+		fprintf(stderr, "stratad: cleaning %s: %s\n", ts->dir, strata_strerror(rrv));
 	DIR *dp = opendir(ts->dir);
 	if (!dp) {
 		snprintf(err, errlen, "cannot read %s: %s", ts->dir, strerror(errno));
@@ -253,13 +240,6 @@ int trees_open(struct trees **out, const char *data_dir, char *err, size_t errle
 	int rv = 0;
 	while ((de = readdir(dp))) {
 		char msg[256];
-		if (strncmp(de->d_name, ".creating-", 10) == 0 || strncmp(de->d_name, ".dropped-", 9) == 0) {
-			/* A create or drop that a crash interrupted: finish it. */
-			char path[4600];
-			snprintf(path, sizeof(path), "%s/%s", ts->dir, de->d_name);
-			remove_tree_dir(path);
-			continue;
-		}
 		if (de->d_name[0] == '.' || !trees_name_ok(de->d_name, msg, sizeof(msg)))
 			continue;
 		char path[4600];
@@ -319,14 +299,34 @@ int trees_close(struct trees *ts)
 	return rv;
 }
 
-int trees_create(struct trees *ts, const char *name, const json_t *opts, json_t **info,
-		 char *msg, size_t msglen)
+struct init_arg {
+	const json_t *opts;
+};
+
+static int init_tree_dir(void *arg, const char *dir, char *msg, size_t msglen)
+{
+	int rv = write_options(dir, ((struct init_arg *)arg)->opts);
+	if (rv)
+		snprintf(msg, msglen, "cannot write %s/OPTIONS.json: %s", dir, strata_strerror(rv));
+	return rv;
+}
+
+int trees_create(struct trees *ts, const char *name, const json_t *opts, const char *kind_dir,
+		 uint64_t tablespace_id, json_t **info, char *msg, size_t msglen)
 {
 	if (!trees_name_ok(name, msg, msglen))
 		return STRATA_EBAD_REQUEST;
 	struct lsm_options o;
 	json_t *norm = NULL;
-	int rv = parse_options(opts, &o, &norm, msg, msglen);
+	json_t *all = json_deep_copy(opts);
+	if (!all)
+		return STRATA_ENOMEM;
+	if (tablespace_id)
+		json_object_set_new(all, "tablespace_id", json_integer((json_int_t)tablespace_id));
+	else
+		json_object_del(all, "tablespace_id");
+	int rv = parse_options(all, &o, &norm, msg, msglen);
+	json_decref(all);
 	if (rv)
 		return rv;
 	pthread_rwlock_wrlock(&ts->lock);
@@ -336,25 +336,22 @@ int trees_create(struct trees *ts, const char *name, const json_t *opts, json_t 
 		snprintf(msg, msglen, "tree '%s' exists already", name);
 		return STRATA_ECONFLICT;
 	}
-	/* Built aside, then renamed into place: a crash leaves either no tree
-	 * or a whole one (trees_open finishes or removes .creating-*). */
-	char dir[4400], tmp[4400];
-	snprintf(dir, sizeof(dir), "%s/%s", ts->dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.creating-%s", ts->dir, name);
-	remove_tree_dir(tmp);
-	if (mkdir(tmp, 0750) != 0 || (rv = write_options(tmp, norm)) != 0 ||
-	    rename(tmp, dir) != 0 || (rv = fsync_dir(ts->dir)) != 0) {
-		int e = errno;
-		remove_tree_dir(tmp);
+	/* Built aside (or in the tablespace, behind a .creating- link), then
+	 * renamed into place: a crash leaves either no tree or a whole one
+	 * (see core/tablespace/objdir.h; trees_open finishes the rest). */
+	struct init_arg a = {norm};
+	rv = objdir_create(ts->dir, name, kind_dir, init_tree_dir, &a, msg, msglen);
+	if (rv) {
 		pthread_rwlock_unlock(&ts->lock);
-		snprintf(msg, msglen, "cannot create %s: %s", dir, rv ? strata_strerror(rv) : strerror(e));
 		json_decref(norm);
-		return rv ? rv : STRATA_EIO;
+		return rv;
 	}
 	json_incref(norm);
 	rv = open_tree(ts, name, &o, norm, msg, msglen);
 	if (rv == 0)
 		*info = json_pack("{s:s, s:O}", "name", name, "options", norm);
+	else
+		(void)objdir_remove(ts->dir, name);
 	json_decref(norm);
 	pthread_rwlock_unlock(&ts->lock);
 	if (rv == 0 && !*info)
@@ -370,19 +367,22 @@ int trees_drop(struct trees *ts, const char *name)
 		pthread_rwlock_unlock(&ts->lock);
 		return STRATA_ENOT_FOUND;
 	}
-	char dir[4400], gone[4400];
-	snprintf(dir, sizeof(dir), "%s", lsm_dir(tr->lsm));
-	snprintf(gone, sizeof(gone), "%s/.dropped-%s", ts->dir, name);
 	int rv = lsm_close(tr->lsm);
 	json_decref(tr->options);
 	*tr = ts->v[--ts->n];
 	/* Renamed away first: a crash mid-delete leaves no half tree that
-	 * would reopen at the next start (trees_open removes .dropped-*). */
-	int r = rename(dir, gone) == 0 ? fsync_dir(ts->dir) : strata_err_from_errno(errno);
-	if (r == 0)
-		r = remove_tree_dir(gone);
+	 * would reopen at the next start (trees_open removes .dropped-*),
+	 * and a tree in a tablespace goes with its link. */
+	int r = objdir_remove(ts->dir, name);
 	pthread_rwlock_unlock(&ts->lock);
 	return rv ? rv : r;
+}
+
+uint64_t trees_tablespace_id(struct trees *ts, const char *name)
+{
+	struct tree *tr = find(ts, name);
+	json_t *v = tr ? json_object_get(tr->options, "tablespace_id") : NULL;
+	return json_is_integer(v) ? (uint64_t)json_integer_value(v) : 0;
 }
 
 int trees_acquire(struct trees *ts, const char *name, struct lsm **t)

@@ -2,7 +2,10 @@
  * daemon/trees.h — stratad's named LSM trees.
  *
  * Each tree lives in DATA/lsm/NAME/ with its options in OPTIONS.json beside
- * the engine's own files; every tree found there is opened at start. Names
+ * the engine's own files; every tree found there is opened at start. A tree
+ * created in a tablespace lives in TSDIR/lsm/NAME and DATA/lsm/NAME is a
+ * symbolic link to it (core/tablespace/objdir.h); its OPTIONS.json records
+ * "tablespace_id". Names
  * are 1..63 characters of [A-Za-z0-9_-] (no path separators, no dots).
  *
  * Thread safety: any thread. trees_acquire pins a tree for one op (a
@@ -15,6 +18,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/lsm.h"
 
@@ -32,17 +36,22 @@ bool trees_name_ok(const char *name, char *msg, size_t msglen);
  * Creates a tree from JSON options ({"sync":"none|commit|interval",
  * "memtable_bytes":N, "compression":bool, "bloom_bits_per_key":N,
  * "level_base_bytes":N, "level_ratio":N, "l0_compaction_trigger":N,
- * "wa_alert_threshold":X}); *info = its representation.
+ * "wa_alert_threshold":X}); *info = its representation. kind_dir: the
+ * tablespace's lsm folder (TSDIR/lsm) and tablespace_id its id, or NULL/0
+ * for DATA/lsm.
  * STRATA_ECONFLICT if it exists, STRATA_EBAD_REQUEST for bad options.
  */
-int trees_create(struct trees *ts, const char *name, const json_t *opts, json_t **info,
-		 char *msg, size_t msglen);
+int trees_create(struct trees *ts, const char *name, const json_t *opts, const char *kind_dir,
+		 uint64_t tablespace_id, json_t **info, char *msg, size_t msglen);
 /* Closes and deletes a tree and its files. STRATA_ENOT_FOUND. */
 int trees_drop(struct trees *ts, const char *name);
 
 /* Pins the tree for an op; release with trees_release. STRATA_ENOT_FOUND. */
 int trees_acquire(struct trees *ts, const char *name, struct lsm **t);
 void trees_release(struct trees *ts);
+
+/* The tablespace id of a tree (under trees_acquire); 0 = none. */
+uint64_t trees_tablespace_id(struct trees *ts, const char *name);
 
 /* [{"name":..., "options":{...}, "stats":{...}}] */
 json_t *trees_list(struct trees *ts);

@@ -28,7 +28,8 @@
 	X(CORRUPT, -13, "corrupt", 500)         \
 	X(INTERNAL, -14, "internal", 500)       \
 	X(NOMEM, -15, "internal", 500)          \
-	X(NOSPC, -16, "io_error", 500)
+	X(NOSPC, -16, "io_error", 500)          \
+	X(QUOTA_EXCEEDED, -17, "quota_exceeded", 507)
 
 enum strata_err {
 	STRATA_OK = 0,
@@ -61,6 +62,7 @@ static inline const char *strata_strerror(int err)
 	case STRATA_EINTERNAL: return "internal error";
 	case STRATA_ENOMEM: return "out of memory";
 	case STRATA_ENOSPC: return "no space left on device";
+	case STRATA_EQUOTA_EXCEEDED: return "tablespace quota exceeded";
 	default: return "unknown error";
 	}
 }

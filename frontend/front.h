@@ -20,6 +20,7 @@ struct bridge;
 struct auth;
 struct http_session;
 struct ws_session;
+struct gql_service;
 
 struct front_options {
 	char ctl_url[4200];
@@ -47,6 +48,7 @@ struct front {
 	unsigned ws_count[STRATA_FAM_COUNT + 1]; /* per stream; [COUNT] = all */
 	bool events_up;           /* last connection state told to clients */
 	uint64_t ws_sent, ws_dropped, ws_lagged_notices;
+	struct gql_service *gql;  /* GraphQL (frontend/graphql/gql_server.h) */
 	volatile int interrupted; /* set by the signal handler */
 };
 

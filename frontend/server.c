@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "frontend/bridge.h"
+#include "frontend/graphql/gql_server.h" /* GraphQL hook */
 #include "frontend/http.h"
 #include "frontend/ws.h"
 #include "ipc/ipc.h"
@@ -36,6 +37,7 @@ static void drain_bridge(struct front *f)
 			http_on_reply(f, it);
 			break;
 		case BRIDGE_EVENT:
+			gql_on_event(f, it->msg); /* GraphQL subscriptions */
 			ws_broadcast(f, it->msg);
 			break;
 		case BRIDGE_CONN:
@@ -87,10 +89,16 @@ static int callback_strata(struct lws *wsi, enum lws_callback_reasons reason, vo
 
 static const struct lws_protocols protocols[] = {
 	{"strata", callback_strata, sizeof(struct conn), 4096, 0, NULL, 0},
+	GQL_LWS_PROTOCOL, /* GraphQL: /graphql, graphql-transport-ws */
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* GraphQL hook: /graphql goes to the graphql-transport-ws protocol. lws
+ * takes the last matching callback mount, so it comes after "/". */
+static const struct lws_http_mount mount_graphql = GQL_MOUNT(NULL);
+
 static const struct lws_http_mount mount_all = {
+	.mount_next = &mount_graphql, /* GraphQL hook */
 	.mountpoint = "/",
 	.mountpoint_len = 1,
 	.origin = "strata",
@@ -198,6 +206,8 @@ int front_start(struct front *f, char *err, size_t errlen)
 		return STRATA_EIO;
 	}
 	bridge_set_context(f->bridge, f->ctx);
+	if ((rv = gql_start(f, err, errlen)) != 0) /* GraphQL hook */
+		return rv;
 	/* The SUB may have connected before the context existed. */
 	if (ipc_sub_connected(f->sub))
 		f->events_up = true;
@@ -216,6 +226,7 @@ void front_stop(struct front *f)
 	/* Stop the wake-ups first: after this nng callbacks only queue. */
 	if (f->bridge)
 		bridge_set_context(f->bridge, NULL);
+	gql_stop(f); /* GraphQL hook: its workers before the context */
 	if (f->ctx)
 		lws_context_destroy(f->ctx);
 	f->ctx = NULL;

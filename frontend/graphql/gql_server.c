@@ -38,6 +38,7 @@
 #include "frontend/graphql/gql_schema.h"
 #include "frontend/graphql/gql_sdl.h"
 #include "frontend/graphql/gql_strata.h"
+#include "proto/event_codec.h"
 #include "strata/error.h"
 #include "strata/events.h"
 
@@ -941,6 +942,14 @@ void gql_on_event(struct front *f, const struct wsmsg *m)
 		variant = json_object_iter_key(it);
 		d = json_object_iter_value(it);
 	}
+	/* counters the WebSocket JSON leaves out while they are 0 */
+	int v = variant ? ev_variant_from_name(m->family, variant) : -1;
+	size_t nf = 0;
+	const struct ev_field *fields = v >= 0 ? ev_fields((enum strata_ev_variant)v, &nf) : NULL;
+	for (size_t i = 0; json_is_object(d) && i < nf; i++)
+		if (fields[i].type != STRATA_FT_STR && !json_object_get(d, fields[i].name))
+			json_object_set_new(d, fields[i].name,
+					    fields[i].type == STRATA_FT_F64 ? json_real(0) : json_integer(0));
 	if (variant && json_is_object(d)) {
 		for (struct feed *fd = svc->feeds; fd; fd = fd->next) {
 			if (fd->family != m->family)

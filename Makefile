@@ -155,3 +155,21 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
+
+# ---- GraphQL (frontend/graphql; added on wip/gql — the lead may fold these
+# into `test`: `make test` should also run `graphql-test`) ----
+.PHONY: graphql-test fuzz-gql
+# The Node conformance test (npm graphql + graphql-ws + ws, installed by
+# tests/graphql/run.sh with `npm ci` when missing) against real processes.
+graphql-test: $(BINS)
+	@BUILD=$(CURDIR)/$(BUILD) bash tests/graphql/run.sh
+
+# The parser's fuzz target: a plain program with gcc (random and mutated
+# inputs, or a corpus dir), a libFuzzer target with clang -DSTRATA_LIBFUZZER.
+GQL_FUZZ_SRCS := frontend/graphql/gql_arena.c frontend/graphql/gql_parse.c \
+	frontend/graphql/gql_schema.c frontend/graphql/gql_validate.c frontend/graphql/gql_sdl.c
+$(BUILD)/fuzz/gql_parse_fuzz: tests/fuzz/gql_parse_fuzz.c $(GQL_FUZZ_SRCS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(GQL_FUZZ_SRCS) $(LDLIBS)
+fuzz-gql: $(BUILD)/fuzz/gql_parse_fuzz
+	$(BUILD)/fuzz/gql_parse_fuzz -n 20000

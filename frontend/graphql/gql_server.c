@@ -420,6 +420,10 @@ static void http_run(struct gql_service *svc, struct lws *wsi, struct gql_conn *
 static int http_request(struct gql_service *svc, struct lws *wsi, struct gql_conn *c)
 {
 	struct front *f = svc->f;
+	if (c->kind == CONN_HTTP) { /* a keep-alive connection's next request */
+		conn_unlist(svc, c);
+		http_reset(c);
+	}
 	memset(c, 0, sizeof(*c));
 	c->kind = CONN_HTTP;
 	c->wsi = wsi;
@@ -596,12 +600,13 @@ static int http_writable(struct lws *wsi, struct gql_conn *c)
 			return 0;
 		}
 	}
-	c->answering = false;
-	free(c->resp);
-	c->resp = NULL;
-	free(c->body);
-	c->body = NULL;
-	c->body_len = c->body_cap = 0;
+	/* lws may free or move this session once the transaction ends */
+	struct gql_service *svc = lws_context_user(lws_get_context(wsi)) ?
+		((struct front *)lws_context_user(lws_get_context(wsi)))->gql : NULL;
+	if (svc)
+		conn_unlist(svc, c);
+	http_reset(c);
+	c->kind = CONN_NONE;
 	return lws_http_transaction_completed(wsi) ? -1 : 0;
 }
 
@@ -1248,6 +1253,7 @@ int gql_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 	case LWS_CALLBACK_HTTP_WRITEABLE:
 		return c && c->kind == CONN_HTTP ? http_writable(wsi, c) : 0;
 	case LWS_CALLBACK_CLOSED_HTTP:
+	case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
 		if (c && c->kind == CONN_HTTP) {
 			conn_unlist(svc, c);
 			http_reset(c);

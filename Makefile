@@ -4,6 +4,7 @@
 #   make          build/stratad build/strata-front build/strata build/libstrata.a
 #   make run      deps + build + stratad and one frontend on 127.0.0.1:8080
 #   make test     deps + build + unit tests (criterion) + integration tests
+#                 + the GraphQL conformance test (Node) + a short parser fuzz run
 #   make asan     the same suites built with -fsanitize=address,undefined
 #   make tsan     core's concurrency tests under ThreadSanitizer
 #   make bench    benchmarks against the anchors (bench/README.md)
@@ -104,7 +105,7 @@ run: deps
 # The test entry point: installs what is missing, builds, runs every suite.
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins
-	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory unit integration graphql-test fuzz-gql
 
 .PHONY: unit-bins
 unit-bins: $(UNIT_BINS)
@@ -129,7 +130,7 @@ asan: deps
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan-nng.supp \
 	  $(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  unit integration
+	  unit integration graphql-test fuzz-gql
 
 # Criterion's runner cannot start under ThreadSanitizer on this kernel, so
 # the concurrency tests for TSan are plain programs (tests/tsan/*.c).
@@ -155,3 +156,20 @@ clean:
 	rm -rf build
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
+
+# ---- GraphQL (frontend/graphql): run by `make test` and `make asan` ----
+.PHONY: graphql-test fuzz-gql
+# The Node conformance test (npm graphql + graphql-ws + ws, installed by
+# tests/graphql/run.sh with `npm ci` when missing) against real processes.
+graphql-test: $(BINS)
+	@BUILD=$(CURDIR)/$(BUILD) bash tests/graphql/run.sh
+
+# The parser's fuzz target: a plain program with gcc (random and mutated
+# inputs, or a corpus dir), a libFuzzer target with clang -DSTRATA_LIBFUZZER.
+GQL_FUZZ_SRCS := frontend/graphql/gql_arena.c frontend/graphql/gql_parse.c \
+	frontend/graphql/gql_schema.c frontend/graphql/gql_validate.c frontend/graphql/gql_sdl.c
+$(BUILD)/fuzz/gql_parse_fuzz: tests/fuzz/gql_parse_fuzz.c $(GQL_FUZZ_SRCS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(GQL_FUZZ_SRCS) $(LDLIBS)
+fuzz-gql: $(BUILD)/fuzz/gql_parse_fuzz
+	$(BUILD)/fuzz/gql_parse_fuzz -n 20000

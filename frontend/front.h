@@ -21,6 +21,7 @@ struct bridge;
 struct auth;
 struct http_session;
 struct ws_session;
+struct gql_service;
 
 struct front_options {
 	char ctl_url[4200];
@@ -69,6 +70,7 @@ struct front {
 	struct breaker brk;
 	lws_sorted_usec_list_t tick;   /* the service thread's 250 ms timer */
 	lws_retry_bo_t idle_policy;    /* WebSocket ping / idle hang-up */
+	struct gql_service *gql;  /* GraphQL (frontend/graphql/gql_server.h) */
 	volatile int interrupted; /* set by the signal handler */
 };
 

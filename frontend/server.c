@@ -15,6 +15,7 @@
 
 #include "frontend/bridge.h"
 #include "frontend/ctl.h"
+#include "frontend/graphql/gql_server.h" /* GraphQL hook */
 #include "frontend/http.h"
 #include "frontend/ws.h"
 #include "ipc/ipc.h"
@@ -40,6 +41,7 @@ static void drain_bridge(struct front *f)
 			}
 			break;
 		case BRIDGE_EVENT:
+			gql_on_event(f, it->msg); /* GraphQL subscriptions */
 			ws_bus_event(f, it->msg);
 			break;
 		case BRIDGE_CONN:
@@ -91,10 +93,16 @@ static int callback_strata(struct lws *wsi, enum lws_callback_reasons reason, vo
 
 static const struct lws_protocols protocols[] = {
 	{"strata", callback_strata, sizeof(struct conn), 4096, 0, NULL, 0},
+	GQL_LWS_PROTOCOL, /* GraphQL: /graphql, graphql-transport-ws */
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
+/* GraphQL hook: /graphql goes to the graphql-transport-ws protocol. lws
+ * takes the last matching callback mount, so it comes after "/". */
+static const struct lws_http_mount mount_graphql = GQL_MOUNT(NULL);
+
 static const struct lws_http_mount mount_all = {
+	.mount_next = &mount_graphql, /* GraphQL hook */
 	.mountpoint = "/",
 	.mountpoint_len = 1,
 	.origin = "strata",
@@ -196,6 +204,8 @@ int front_start(struct front *f, char *err, size_t errlen)
 	}
 	bridge_set_context(f->bridge, f->ctx);
 	lws_sul_schedule(f->ctx, 0, &f->tick, on_tick, LWS_US_PER_SEC / 4);
+	if ((rv = gql_start(f, err, errlen)) != 0) /* GraphQL hook */
+		return rv;
 	/* The SUB may have connected before the context existed. */
 	if (ipc_sub_connected(f->sub))
 		f->events_up = true;
@@ -214,6 +224,7 @@ void front_stop(struct front *f)
 	/* Stop the wake-ups first: after this nng callbacks only queue. */
 	if (f->bridge)
 		bridge_set_context(f->bridge, NULL);
+	gql_stop(f); /* GraphQL hook: its workers before the context */
 	if (f->ctx) {
 		lws_sul_cancel(&f->tick);
 		lws_context_destroy(f->ctx);

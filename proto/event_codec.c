@@ -293,7 +293,8 @@ json_t *ev_to_json(const struct strata_event *ev, const struct ev_live *live)
 	if (json_object_set_new(msg, "timestamp", json_integer(ts_seconds(ev->ts_us))))
 		goto fail;
 	if (live && (json_object_set_new(msg, "seq", json_u64(live->seq)) ||
-		     json_object_set_new(msg, "epoch", json_u64(live->epoch))))
+		     json_object_set_new(msg, "epoch", json_u64(live->epoch)) ||
+		     json_object_set_new(msg, "ts_us", json_integer(ev->ts_us))))
 		goto fail;
 	return msg;
 fail:
@@ -575,9 +576,21 @@ int ev_from_json(const json_t *msg, struct strata_event *out,
 	if (rc)
 		goto fail;
 
+	/* Live messages carry the emission time in microseconds too. */
+	json_t *tsu = json_object_get(msg, "ts_us");
+	int64_t ts_us = secs * 1000000;
+	if (tsu) {
+		if (!json_is_integer(tsu) || json_integer_value(tsu) / 1000000 != secs) {
+			proto_err_set(err, "ts_us: expected an integer within 'timestamp''s second");
+			rc = STRATA_EBAD_REQUEST;
+			goto fail;
+		}
+		ts_us = json_integer_value(tsu);
+	}
+
 	out->variant = (uint16_t)v;
 	out->family = (uint16_t)fam;
-	out->ts_us = secs * 1000000;
+	out->ts_us = ts_us;
 	if (live)
 		*live = lv;
 	return 0;

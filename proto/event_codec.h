@@ -81,7 +81,7 @@ struct ev_live {
  * The WebSocket message of ev:
  *   {"message_type":"buffer_pool_event",
  *    "data":{"PageHit":{"page_id":1,"timestamp":2}},"timestamp":2}
- * plus "seq" and "epoch" when live is not NULL. The outer "timestamp" is
+ * plus "seq", "epoch" and "ts_us" (emission time, microseconds) when live is not NULL. The outer "timestamp" is
  * ev->ts_us in whole seconds (rounded down); the variant's own fields are
  * written as they are. ev->family is ignored: the variant implies it.
  *
@@ -111,7 +111,7 @@ char *ev_to_json_text(const struct strata_event *ev, const struct ev_live *live)
  * Unknown keys are ignored (forward compatible); "data" must hold exactly
  * one variant, of the family that "message_type" names. The outer
  * "timestamp" (an integer, seconds) gives out->ts_us = timestamp * 1000000.
- * "seq" and "epoch" are optional integers >= 0; they are stored in *live
+ * "seq" and "epoch" are optional integers >= 0; they are stored in *live; an optional "ts_us" gives the time to the microsecond
  * (0 when absent) if live is not NULL.
  * Errors name the field: "PageHit.page_id: expected an unsigned integer,
  * got string", "data: unknown variant 'PageHitt' for buffer_pool_event",

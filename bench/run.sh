@@ -42,3 +42,11 @@ if [ -x "$BUILD/bench/lsm_bench" ]; then
 else
   echo "(lsm_bench not built: make bench-deps && make $BUILD/bench/lsm_bench)"
 fi
+
+echo
+echo "== Tier codecs per page vs lz4 -b / zstd -b, and read latency per tier (target >= 0.9x)"
+bash bench/tiers.sh "$BUILD" || echo "(tiers bench failed)"
+
+echo
+echo "== Columnar tables vs DuckDB (threads=1), ${COLUMNAR_ROWS:-10000000} rows (target >= 1.0x on scans and aggregates)"
+BUILD="$BUILD" bash bench/columnar.sh "${COLUMNAR_ROWS:-10000000}" "${COLUMNAR_REPS:-5}" || echo "(columnar bench failed)"

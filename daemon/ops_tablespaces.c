@@ -87,12 +87,19 @@ const char *tablespaces_name(struct stratad *d, uint64_t id, char *name, size_t 
 
 /* ---- module -------------------------------------------------------------- */
 
+/* --tablespace-root, else the environment (STRATA_TABLESPACE_ROOTS). */
+static const char *roots_of(const struct stratad *d)
+{
+	return d->opt.tablespace_roots[0] ? d->opt.tablespace_roots
+					  : getenv("STRATA_TABLESPACE_ROOTS");
+}
+
 static int ts_open(struct stratad *d, char *err, size_t errlen)
 {
 	struct tablespaces *t = calloc(1, sizeof(*t));
 	if (!t)
 		return STRATA_ENOMEM;
-	int rv = ts_registry_open(&t->reg, d->data_dir, getenv("STRATA_TABLESPACE_ROOTS"), err, errlen);
+	int rv = ts_registry_open(&t->reg, d->data_dir, roots_of(d), err, errlen);
 	if (rv) {
 		free(t);
 		return rv;

@@ -88,7 +88,8 @@ static void *bg_main(void *arg)
 static int tiers_open(struct stratad *d, char *err, size_t errlen)
 {
 	struct tiered_recovery rec;
-	int rv = tiered_open(&d->tiered, d->data_dir, NULL, storage_pages(d->storage), &rec, err,
+	int rv = tiered_open(&d->tiered, d->data_dir, d->opt.cold_dir[0] ? d->opt.cold_dir : NULL,
+			     storage_pages(d->storage), &rec, err,
 			     errlen);
 	if (rv)
 		return rv;

@@ -24,6 +24,9 @@ static const char usage[] =
 	"  --direct-io              O_DIRECT on the data file (not on tmpfs)\n"
 	"  --io-alert-queue-depth N, --io-alert-latency-us N, --io-alert-iops N\n"
 	"                           IoAlert event thresholds (0 = off; defaults 64, 100000, 0)\n"
+	"  --cold-dir DIR           cold tier segment files (may be another mount; default DATA/cold)\n"
+	"  --tablespace-root DIR    a directory tablespaces may be created under (repeatable;\n"
+	"                           default: only under DATA/tablespaces)\n"
 	"  --enable-debug-ops       allow debug.* control ops (tests only)\n"
 	"  --help                   this text\n";
 
@@ -60,6 +63,8 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 		{"io-alert-latency-us", required_argument, 0, 'L'},
 		{"io-alert-iops", required_argument, 0, 'I'},
 		{"enable-debug-ops", no_argument, 0, 'D'},
+		{"cold-dir", required_argument, 0, 'C'},
+		{"tablespace-root", required_argument, 0, 'T'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -81,6 +86,25 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'C':
+			if (!*optarg || strlen(optarg) >= sizeof(o->cold_dir)) {
+				fprintf(stderr, "stratad: --cold-dir: bad path\n");
+				return -1;
+			}
+			snprintf(o->cold_dir, sizeof(o->cold_dir), "%s", optarg);
+			break;
+		case 'T': {
+			size_t used = strlen(o->tablespace_roots);
+			if (optarg[0] != '/' || strchr(optarg, ':') ||
+			    used + strlen(optarg) + 2 > sizeof(o->tablespace_roots)) {
+				fprintf(stderr, "stratad: --tablespace-root %s: expected an absolute path "
+						"without ':'\n", optarg);
+				return -1;
+			}
+			snprintf(o->tablespace_roots + used, sizeof(o->tablespace_roots) - used, "%s%s",
+				 used ? ":" : "", optarg);
+			break;
+		}
 		case 'd':
 			if (strlen(optarg) >= sizeof(o->data_dir) || !*optarg) {
 				fprintf(stderr, "stratad: --data: bad path\n");

@@ -12,7 +12,7 @@ if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   pkgs+=(nodejs npm)
 fi
 if [ "${1:-}" = "--bench" ]; then
-  pkgs+=(fio librocksdb-dev libleveldb-dev)
+  pkgs+=(fio librocksdb-dev libleveldb-dev lz4 zstd)
 fi
 
 missing=()

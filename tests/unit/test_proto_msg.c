@@ -1004,7 +1004,7 @@ Test(reply, malformed)
 		msgpack_pack_str_with_body(&pk, "error", 5);
 		msgpack_pack_map(&pk, 2);
 		msgpack_pack_str_with_body(&pk, "code", 4);
-		msgpack_pack_str_with_body(&pk, "quota_exceeded", 14);
+		msgpack_pack_str_with_body(&pk, "from_the_future", 15);
 		msgpack_pack_str_with_body(&pk, "message", 7);
 		msgpack_pack_str_with_body(&pk, "over quota", 10);
 		cr_assert_eq(proto_reply_decode(sb.data, sb.size, &out, &err), 0, "%s", err.msg);

@@ -136,3 +136,24 @@ uint64_t bridge_dropped(struct bridge *b)
 	pthread_mutex_unlock(&b->lock);
 	return n;
 }
+
+bool bridge_push_reply(struct bridge *b, uint64_t serial, int err, const void *reply, size_t len)
+{
+	struct bridge_item *it = calloc(1, sizeof(*it));
+	if (!it)
+		return false;
+	it->kind = BRIDGE_REPLY;
+	it->serial = serial;
+	it->err = err;
+	if (!err && len) {
+		it->data = malloc(len);
+		if (it->data) {
+			memcpy(it->data, reply, len);
+			it->len = len;
+		} else {
+			it->err = STRATA_ENOMEM;
+		}
+	}
+	bridge_push(b, it);
+	return true;
+}

@@ -59,6 +59,11 @@ void bridge_destroy(struct bridge *b);
 void bridge_set_context(struct bridge *b, struct lws_context *ctx);
 /* Any thread. Takes ownership of item. */
 void bridge_push(struct bridge *b, struct bridge_item *item);
+/* Any thread (an ipc_reply_fn's body): queues a BRIDGE_REPLY for serial with
+ * a copy of the reply (an allocation failure becomes err STRATA_ENOMEM).
+ * false if even the item could not be allocated (nothing queued). */
+bool bridge_push_reply(struct bridge *b, uint64_t serial, int err, const void *reply,
+		       size_t len);
 /* Service thread: takes every queued item, oldest first (a list). */
 struct bridge_item *bridge_take_all(struct bridge *b);
 /* Events dropped because the service thread fell behind. */

@@ -37,24 +37,8 @@ static int64_t mono_ms(void)
 static void on_reply(void *arg, int err, const void *reply, size_t len)
 {
 	struct ctl_token *t = arg;
-	struct bridge_item *it = calloc(1, sizeof(*it));
-	if (!it) {
-		free(t);
-		return; /* the call stays listed until ctl_shutdown */
-	}
-	it->kind = BRIDGE_REPLY;
-	it->serial = t->serial;
-	it->err = err;
-	if (!err && len) {
-		it->data = malloc(len);
-		if (it->data) {
-			memcpy(it->data, reply, len);
-			it->len = len;
-		} else {
-			it->err = STRATA_ENOMEM;
-		}
-	}
-	bridge_push(t->bridge, it);
+	/* Without memory the call stays listed until ctl_shutdown. */
+	bridge_push_reply(t->bridge, t->serial, err, reply, len);
 	free(t);
 }
 

@@ -137,24 +137,8 @@ static json_t *query_of(struct lws *wsi)
 static void on_reply(void *arg, int err, const void *reply, size_t len)
 {
 	struct http_call *c = arg;
-	struct bridge_item *it = calloc(1, sizeof(*it));
-	if (!it) {
-		free(c);
-		return; /* the request times out at the client: nothing else to do */
-	}
-	it->kind = BRIDGE_REPLY;
-	it->serial = c->serial;
-	it->err = err;
-	if (!err && len) {
-		it->data = malloc(len);
-		if (it->data) {
-			memcpy(it->data, reply, len);
-			it->len = len;
-		} else {
-			it->err = STRATA_ENOMEM;
-		}
-	}
-	bridge_push(c->bridge, it);
+	/* Without memory the request times out at the client: nothing else to do. */
+	bridge_push_reply(c->bridge, c->serial, err, reply, len);
 	free(c);
 }
 

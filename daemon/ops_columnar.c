@@ -11,6 +11,14 @@
  * A batch is checked completely before anything is written: the first
  * type error rejects the whole batch with bad_request naming the row and
  * the column.
+ *
+ * A table created with "tablespace" keeps its files in TSDIR/columnar/NAME
+ * (DATA/columnar/NAME is a link to them). An insert is checked against the
+ * tablespace's quota with the batch's plain size (8 bytes a number, 1 a
+ * bool, the bytes of a string, a bit a null flag: an upper bound of what
+ * the encodings write) and the bytes the table's files actually grew by are
+ * accounted. The "tablespace" of every answer is where the files are (the
+ * current name of that tablespace), found from the link.
  */
 #include <math.h>
 #include <stdio.h>
@@ -23,6 +31,7 @@
 #include "daemon/dispatch.h"
 #include "daemon/modules.h"
 #include "daemon/stratad.h"
+#include "daemon/tablespaces.h"
 #include "strata/error.h"
 
 #define BATCH_MAX_ROWS 1000000
@@ -170,7 +179,15 @@ static int core_error(int rv, const char *table, char *msg, size_t msglen)
 	return rv;
 }
 
-static json_t *info_json(struct col_table *t)
+/* The tablespace table name lives in: its id, 0 for none. */
+static uint64_t table_tablespace(struct stratad *d, const char *name)
+{
+	char home[4200];
+	snprintf(home, sizeof(home), "%s/columnar", d->data_dir);
+	return tablespaces_owner(d, home, name);
+}
+
+static json_t *info_json(struct stratad *d, struct col_table *t)
 {
 	struct col_table_info ti;
 	col_table_get_info(t, &ti);
@@ -188,9 +205,10 @@ static json_t *info_json(struct col_table *t)
 			      "bytes", (json_int_t)ti.file_bytes,
 			      "compression_ratio",
 			      ti.plain_bytes ? (double)ti.stored_bytes / (double)ti.plain_bytes : 1.0);
+	char tsname[TS_NAME_MAX + 1];
+	const char *n = tablespaces_name(d, table_tablespace(d, ti.name), tsname, sizeof(tsname));
 	if (j)
-		json_object_set_new(j, "tablespace",
-				    ti.tablespace[0] ? json_string(ti.tablespace) : json_null());
+		json_object_set_new(j, "tablespace", n ? json_string(n) : json_null());
 	return j;
 }
 
@@ -199,10 +217,18 @@ static json_t *info_json(struct col_table *t)
 static int op_create(struct stratad *d, const json_t *args, json_t **result, char *msg,
 		     size_t msglen)
 {
-	const char *name, *ts;
+	const char *name;
 	int rv = arg_str(args, "name", true, NULL, 256, &name, msg, msglen);
-	if (rv || (rv = arg_str(args, "tablespace", false, NULL, 256, &ts, msg, msglen)))
+	if (rv)
 		return rv;
+	if (!col_name_ok(name, "table name", msg, msglen))
+		return STRATA_EBAD_REQUEST;
+	uint64_t ts_id = 0;
+	char kind_dir[TS_PATH_MAX + 32];
+	if ((rv = tablespaces_resolve(d, args, "columnar", &ts_id, kind_dir, sizeof(kind_dir), msg,
+				      msglen)))
+		return rv;
+	const char *ts = ts_id ? json_string_value(json_object_get(args, "tablespace")) : NULL;
 	uint64_t rg;
 	if ((rv = arg_count(args, "row_group_rows", 0, COL_MAX_ROW_GROUP, &rg, msg, msglen)))
 		return rv;
@@ -240,7 +266,7 @@ static int op_create(struct stratad *d, const json_t *args, json_t **result, cha
 		defs[i].nullable = nl ? json_is_true(nl) : true;
 	}
 	struct col_create_opts o = {.cols = defs, .ncols = n, .row_group_rows = (uint32_t)rg,
-				    .tablespace = ts};
+				    .tablespace = ts, .place_dir = ts_id ? kind_dir : NULL};
 	rv = columnar_create(d->columnar, name, &o, msg, msglen);
 	free(defs);
 	if (rv)
@@ -250,14 +276,20 @@ static int op_create(struct stratad *d, const json_t *args, json_t **result, cha
 		snprintf(msg, msglen, "table '%s' was dropped meanwhile", name);
 		return STRATA_ENOT_FOUND;
 	}
-	*result = info_json(t);
+	*result = info_json(d, t);
 	columnar_release(d->columnar);
 	return *result ? 0 : STRATA_ENOMEM;
 }
 
+struct list_arg {
+	struct stratad *d;
+	json_t *arr;
+};
+
 static void list_one(struct col_table *t, void *arg)
 {
-	json_array_append_new(arg, info_json(t));
+	struct list_arg *a = arg;
+	json_array_append_new(a->arr, info_json(a->d, t));
 }
 
 static int op_list(struct stratad *d, const json_t *args, json_t **result, char *msg, size_t msglen)
@@ -266,7 +298,8 @@ static int op_list(struct stratad *d, const json_t *args, json_t **result, char 
 	json_t *arr = json_array();
 	if (!arr)
 		return STRATA_ENOMEM;
-	columnar_foreach(d->columnar, list_one, arr);
+	struct list_arg a = {d, arr};
+	columnar_foreach(d->columnar, list_one, &a);
 	*result = json_pack("{s:o}", "tables", arr);
 	return *result ? 0 : STRATA_ENOMEM;
 }
@@ -297,7 +330,7 @@ static int op_info(struct stratad *d, const json_t *args, json_t **result, char 
 	int rv = table_of(d, args, &t, &name, msg, msglen);
 	if (rv)
 		return rv;
-	*result = info_json(t);
+	*result = info_json(d, t);
 	columnar_release(d->columnar);
 	return *result ? 0 : STRATA_ENOMEM;
 }
@@ -366,6 +399,21 @@ static int batch_alloc(struct batch *b, const struct col_table_info *ti, size_t 
 		b->in[c].null = b->null[c];
 	}
 	return 0;
+}
+
+/* The batch in the Plain encoding: what the quota check assumes it needs. */
+static uint64_t batch_plain_bytes(const struct batch *b, const struct col_table_info *ti)
+{
+	uint64_t n = 0;
+	for (size_t c = 0; c < b->ncols; c++) {
+		n += (b->nrows + 7) / 8;
+		if (ti->cols[c].type == COL_STRING)
+			for (size_t r = 0; r < b->nrows; r++)
+				n += 4 + (b->null[c][r] ? 0 : b->str[c][r].len);
+		else
+			n += b->nrows * (ti->cols[c].type == COL_BOOL ? 1 : 8);
+	}
+	return n;
 }
 
 static const char *json_kind(const json_t *v)
@@ -534,10 +582,19 @@ static int op_insert(struct stratad *d, const json_t *args, json_t **result, cha
 					goto out;
 		}
 	}
+	uint64_t ts_id = table_tablespace(d, name);
+	if (ts_id && (rv = tablespaces_check(d, ts_id, batch_plain_bytes(&b, &ti), msg, msglen)))
+		goto out;
 	msg[0] = '\0';
 	if ((rv = col_insert(t, b.in, nrows, msg, msglen)) != 0) {
 		core_error(rv, name, msg, msglen);
 		goto out;
+	}
+	if (ts_id) {
+		struct col_table_info after;
+		col_table_get_info(t, &after);
+		if (after.file_bytes > ti.file_bytes)
+			tablespaces_account(d, ts_id, after.file_bytes - ti.file_bytes);
 	}
 	*result = json_pack("{s:s, s:I}", "name", name, "rows", (json_int_t)nrows);
 	rv = *result ? 0 : STRATA_ENOMEM;

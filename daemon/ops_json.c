@@ -2,6 +2,12 @@
  * daemon/ops_json.c — json.* ops: operators on documents given in the
  * request (core/json/jdoc.h) and document collections with path indexes
  * (core/json/jstore.h, under DATA/json/).
+ *
+ * A collection created with "tablespace" keeps its files in
+ * TSDIR/json/NAME (DATA/json/NAME is a link to them); its document puts are
+ * checked against the tablespace's quota and accounted. The "tablespace"
+ * of every answer is where the files are (the current name of that
+ * tablespace), found from the link.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +19,7 @@
 #include "daemon/dispatch.h"
 #include "daemon/modules.h"
 #include "daemon/stratad.h"
+#include "daemon/tablespaces.h"
 #include "strata/error.h"
 
 #define PATH_ARG_MAX 4096
@@ -220,15 +227,44 @@ static int arg_coll(const json_t *args, const char **name, char *msg, size_t msg
 	return arg_str(args, "collection", true, NULL, 256, name, msg, msglen);
 }
 
+/* The tablespace collection name lives in: its id, 0 for none. */
+static uint64_t coll_tablespace(struct stratad *d, const char *name)
+{
+	char home[4200];
+	snprintf(home, sizeof(home), "%s/json", d->data_dir);
+	return tablespaces_owner(d, home, name);
+}
+
+/* Sets info's "tablespace" to the name of the tablespace its files are in
+ * (null: the data dir). */
+static void set_ts_name(struct stratad *d, json_t *info)
+{
+	const char *name = json_string_value(json_object_get(info, "name"));
+	if (!name)
+		return;
+	char tsname[TS_NAME_MAX + 1];
+	const char *n = tablespaces_name(d, coll_tablespace(d, name), tsname, sizeof(tsname));
+	json_object_set_new(info, "tablespace", n ? json_string(n) : json_null());
+}
+
 static int op_coll_create(struct stratad *d, const json_t *args, json_t **result, char *msg,
 			  size_t msglen)
 {
-	const char *name, *ts;
+	const char *name;
 	int rv;
-	if ((rv = arg_str(args, "name", true, NULL, 256, &name, msg, msglen)) ||
-	    (rv = arg_str(args, "tablespace", false, NULL, 256, &ts, msg, msglen)))
+	if ((rv = arg_str(args, "name", true, NULL, 256, &name, msg, msglen)))
 		return rv;
-	return jstore_create(d->json, name, ts, result, msg, msglen);
+	if (!jstore_name_ok(name, "name", msg, msglen))
+		return STRATA_EBAD_REQUEST;
+	uint64_t ts_id = 0;
+	char kind_dir[TS_PATH_MAX + 32];
+	if ((rv = tablespaces_resolve(d, args, "json", &ts_id, kind_dir, sizeof(kind_dir), msg, msglen)))
+		return rv;
+	const char *ts = ts_id ? json_string_value(json_object_get(args, "tablespace")) : NULL;
+	if ((rv = jstore_create_in(d->json, name, ts, ts_id ? kind_dir : NULL, result, msg, msglen)))
+		return rv;
+	set_ts_name(d, *result);
+	return 0;
 }
 
 static int op_coll_list(struct stratad *d, const json_t *args, json_t **result, char *msg,
@@ -236,7 +272,12 @@ static int op_coll_list(struct stratad *d, const json_t *args, json_t **result, 
 {
 	(void)args, (void)msg, (void)msglen;
 	*result = jstore_list(d->json);
-	return *result ? 0 : STRATA_ENOMEM;
+	if (!*result)
+		return STRATA_ENOMEM;
+	json_t *arr = json_object_get(*result, "collections");
+	for (size_t i = 0; i < json_array_size(arr); i++)
+		set_ts_name(d, json_array_get(arr, i));
+	return 0;
 }
 
 static int op_coll_get(struct stratad *d, const json_t *args, json_t **result, char *msg,
@@ -244,7 +285,10 @@ static int op_coll_get(struct stratad *d, const json_t *args, json_t **result, c
 {
 	const char *name;
 	int rv = arg_coll(args, &name, msg, msglen);
-	return rv ? rv : jstore_info(d->json, name, result, msg, msglen);
+	if (rv || (rv = jstore_info(d->json, name, result, msg, msglen)))
+		return rv;
+	set_ts_name(d, *result);
+	return 0;
 }
 
 static int op_coll_drop(struct stratad *d, const json_t *args, json_t **result, char *msg,
@@ -267,9 +311,16 @@ static int op_doc_put(struct stratad *d, const json_t *args, json_t **result, ch
 	int rv;
 	if ((rv = arg_coll(args, &name, msg, msglen)) ||
 	    (rv = arg_str(args, "id", true, NULL, 1024, &id, msg, msglen)) ||
-	    (rv = arg_value(args, "doc", &doc, msg, msglen)) ||
+	    (rv = arg_value(args, "doc", &doc, msg, msglen)))
+		return rv;
+	/* The quota: the document's text, its id and a small header (index
+	 * entries come on top; usage is re-measured from the files). */
+	uint64_t ts_id = coll_tablespace(d, name);
+	uint64_t bytes = json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) + strlen(id) + 16;
+	if ((rv = tablespaces_check(d, ts_id, bytes, msg, msglen)) ||
 	    (rv = jstore_put(d->json, name, id, doc, &created, msg, msglen)))
 		return rv;
+	tablespaces_account(d, ts_id, bytes);
 	*result = json_pack("{s:s, s:s, s:b}", "collection", name, "id", id, "created", created);
 	return *result ? 0 : STRATA_ENOMEM;
 }
@@ -324,6 +375,10 @@ static int op_index_create(struct stratad *d, const json_t *args, json_t **resul
 	int rv;
 	if ((rv = arg_coll(args, &name, msg, msglen)) ||
 	    (rv = arg_path(args, "path", true, &path, msg, msglen)))
+		return rv;
+	/* An index build writes entries of unknown size: refused only when
+	 * the tablespace is already past its quota. */
+	if ((rv = tablespaces_check(d, coll_tablespace(d, name), 0, msg, msglen)))
 		return rv;
 	return jstore_index_create(d->json, name, path, result, msg, msglen);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/tablespace/objdir.h"
 #include "daemon/args.h"
 #include "daemon/dispatch.h"
 #include "daemon/modules.h"
@@ -74,6 +75,15 @@ void tablespaces_account(struct stratad *d, uint64_t id, uint64_t bytes)
 {
 	if (id && reg_of(d))
 		ts_account(reg_of(d), id, bytes);
+}
+
+uint64_t tablespaces_owner(struct stratad *d, const char *home, const char *name)
+{
+	char target[TS_PATH_MAX + 320];
+	uint64_t id = 0;
+	if (!reg_of(d) || !objdir_is_linked(home, name, target, sizeof(target)))
+		return 0;
+	return ts_owner(reg_of(d), target, &id) == 0 ? id : 0;
 }
 
 const char *tablespaces_name(struct stratad *d, uint64_t id, char *name, size_t len)

@@ -44,6 +44,15 @@ int tablespaces_check(struct stratad *d, uint64_t id, uint64_t bytes, char *msg,
 
 void tablespaces_account(struct stratad *d, uint64_t id, uint64_t bytes);
 
+/*
+ * The tablespace the object HOME/NAME lives in, found from where its link
+ * points (core/tablespace/objdir.h): its id, or 0 when HOME/NAME is not a
+ * link into a tablespace. For areas that do not record the id themselves
+ * (columnar tables, JSON collections); the placement on disk is the truth,
+ * so a rename of the tablespace changes nothing.
+ */
+uint64_t tablespaces_owner(struct stratad *d, const char *home, const char *name);
+
 /* The name of tablespace id into name (NULL when there is none / id 0). */
 const char *tablespaces_name(struct stratad *d, uint64_t id, char *name, size_t len);
 

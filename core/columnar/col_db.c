@@ -5,7 +5,9 @@
  * Create builds the table aside (.creating-NAME: its empty MANIFEST), then
  * renames it into place and fsyncs the directory; drop renames the table
  * away (.dropped-NAME) first, so a crash never leaves half a table that
- * would open at the next start. columnar_open finishes both.
+ * would open at the next start. columnar_open finishes both. A table in a
+ * tablespace is the same with DIR/NAME a symbolic link to its files
+ * (core/tablespace/objdir.h implements both protocols).
  *
  * Lock: a reader/writer lock over the list; an op holds it shared from
  * columnar_acquire to columnar_release, create and drop hold it
@@ -22,6 +24,7 @@
 
 #include "core/columnar/col_internal.h"
 #include "core/file.h"
+#include "core/tablespace/objdir.h"
 #include "strata/error.h"
 
 #define MAX_TABLES 4096
@@ -32,25 +35,6 @@ struct columnar_db {
 	struct col_table **v;      /* sorted by name */
 	size_t n;
 };
-
-static int remove_dir(const char *dir)
-{
-	DIR *dp = opendir(dir);
-	if (!dp)
-		return errno == ENOENT ? 0 : strata_err_from_errno(errno);
-	struct dirent *de;
-	while ((de = readdir(dp))) {
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-			continue;
-		char path[4600];
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		(void)unlink(path);
-	}
-	closedir(dp);
-	if (rmdir(dir) != 0 && errno != ENOENT)
-		return strata_err_from_errno(errno);
-	return 0;
-}
 
 static size_t find_pos(struct columnar_db *db, const char *name, bool *found)
 {
@@ -99,6 +83,11 @@ int columnar_open(struct columnar_db **out, const char *dir, char *err, size_t e
 		columnar_close(db);
 		return STRATA_EIO;
 	}
+	/* Creates and drops a crash interrupted (also through links into
+	 * tablespaces): finished. */
+	int rrv = objdir_recover(dir);
+	if (rrv)
+		fprintf(stderr, "stratad: cleaning %s: %s\n", dir, strata_strerror(rrv));
 	DIR *dp = opendir(dir);
 	if (!dp) {
 		snprintf(err, errlen, "cannot read %s: %s", dir, strerror(errno));
@@ -110,10 +99,6 @@ int columnar_open(struct columnar_db **out, const char *dir, char *err, size_t e
 	while ((de = readdir(dp))) {
 		char path[4400], msg[256];
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (!strncmp(de->d_name, ".creating-", 10) || !strncmp(de->d_name, ".dropped-", 9)) {
-			remove_dir(path);
-			continue;
-		}
 		if (de->d_name[0] == '.' || !col_name_ok(de->d_name, "name", msg, sizeof(msg)))
 			continue;
 		char mf[4500];
@@ -153,6 +138,17 @@ void columnar_close(struct columnar_db *db)
 	free(db->v);
 	pthread_rwlock_destroy(&db->lock);
 	free(db);
+}
+
+struct create_arg {
+	const char *name;
+	const struct col_create_opts *o;
+};
+
+static int init_table_dir(void *arg, const char *dir, char *msg, size_t msglen)
+{
+	const struct create_arg *a = arg;
+	return col_table_create_dir(dir, a->name, a->o, msg, msglen);
 }
 
 int columnar_create(struct columnar_db *db, const char *name, const struct col_create_opts *o,
@@ -202,34 +198,22 @@ int columnar_create(struct columnar_db *db, const char *name, const struct col_c
 		rv = STRATA_ECONFLICT;
 		goto out;
 	}
-	char dir[4400], tmp[4400];
+	/* Built aside (or in the tablespace, behind a .creating- link), then
+	 * renamed into place: a crash leaves either no table or a whole one. */
+	char dir[4400];
 	snprintf(dir, sizeof(dir), "%s/%s", db->dir, name);
-	snprintf(tmp, sizeof(tmp), "%s/.creating-%s", db->dir, name);
-	remove_dir(tmp);
-	if (mkdir(tmp, 0750) != 0) {
-		rv = strata_err_from_errno(errno);
-		snprintf(msg, msglen, "cannot create %s: %s", tmp, strerror(errno));
+	struct create_arg a = {name, o};
+	if ((rv = objdir_create(db->dir, name, o->place_dir, init_table_dir, &a, msg, msglen)) != 0)
 		goto out;
-	}
-	if ((rv = col_table_create_dir(tmp, name, o, msg, msglen)) != 0) {
-		remove_dir(tmp);
-		goto out;
-	}
-	if (rename(tmp, dir) != 0) {
-		rv = strata_err_from_errno(errno);
-		snprintf(msg, msglen, "cannot create %s: %s", dir, strerror(errno));
-		remove_dir(tmp);
-		goto out;
-	}
-	if ((rv = file_sync_dir(db->dir)) != 0) {
-		snprintf(msg, msglen, "cannot sync %s: %s", db->dir, strata_strerror(rv));
-		goto out;
-	}
 	struct col_table *t;
-	if ((rv = col_table_open(&t, dir, name, msg, msglen)) != 0)
+	if ((rv = col_table_open(&t, dir, name, msg, msglen)) != 0) {
+		(void)objdir_remove(db->dir, name);
 		goto out;
-	if ((rv = insert_table(db, t)) != 0)
+	}
+	if ((rv = insert_table(db, t)) != 0) {
 		col_table_free(t);
+		(void)objdir_remove(db->dir, name);
+	}
 out:
 	pthread_rwlock_unlock(&db->lock);
 	return rv;
@@ -245,15 +229,17 @@ int columnar_drop(struct columnar_db *db, const char *name)
 		return STRATA_ENOT_FOUND;
 	}
 	struct col_table *t = db->v[pos];
-	char gone[4400];
-	snprintf(gone, sizeof(gone), "%s/.dropped-%s", db->dir, name);
-	remove_dir(gone);
-	int rv = rename(t->dir, gone) == 0 ? file_sync_dir(db->dir) : strata_err_from_errno(errno);
-	if (rv == 0) {
+	/* Renamed away first (a crash mid-delete leaves no half table that
+	 * would reopen), then the files go: through the link for a table in
+	 * a tablespace. */
+	int rv = objdir_remove(db->dir, name);
+	struct stat st;
+	if (rv == 0 || lstat(t->dir, &st) != 0) {
+		/* gone from its place: whatever is left of the files is
+		 * .dropped-NAME, finished by the next columnar_open */
 		memmove(&db->v[pos], &db->v[pos + 1], (db->n - pos - 1) * sizeof(*db->v));
 		db->n--;
 		col_table_free(t);
-		rv = remove_dir(gone);
 	}
 	pthread_rwlock_unlock(&db->lock);
 	return rv;

@@ -84,8 +84,8 @@ struct col_def {
 struct columnar_db;
 struct col_table;
 
-/* Opens (creating) dir and every table in it; leftovers of interrupted
- * creates and drops are removed. STRATA_ECORRUPT with err naming the table
+/* Opens (creating) dir and every table in it (also those linked into a
+ * tablespace); leftovers of interrupted creates and drops are removed. STRATA_ECORRUPT with err naming the table
  * whose manifest is damaged. */
 int columnar_open(struct columnar_db **out, const char *dir, char *err, size_t errlen);
 void columnar_close(struct columnar_db *db);
@@ -95,13 +95,19 @@ struct col_create_opts {
 	size_t ncols;
 	uint32_t row_group_rows; /* 0 = COL_DEFAULT_ROW_GROUP */
 	const char *tablespace;  /* NULL or "": none; kept in the metadata */
+	/* NULL: the table's files are DIR/NAME. Else the folder of a
+	 * tablespace for columnar tables (TSDIR/columnar): the files are
+	 * PLACE_DIR/NAME and DIR/NAME is a symbolic link to them
+	 * (core/tablespace/objdir.h), so columnar_open finds the table again. */
+	const char *place_dir;
 };
 
 /* STRATA_ECONFLICT (exists), STRATA_EBAD_REQUEST (names, duplicate columns,
  * counts), I/O errors. The table is durable on return. */
 int columnar_create(struct columnar_db *db, const char *name, const struct col_create_opts *o,
 		    char *msg, size_t msglen);
-/* Removes the table and its files (waits for running ops). STRATA_ENOT_FOUND. */
+/* Removes the table and its files, in a tablespace too (waits for running
+ * ops). STRATA_ENOT_FOUND. */
 int columnar_drop(struct columnar_db *db, const char *name);
 
 /* Pins a table for one op; STRATA_ENOT_FOUND. Release with columnar_release. */

@@ -13,6 +13,11 @@
  *                                (taken inside wmu).
  * Document writes do not take mlock: they hold wmu, under which the index
  * array cannot change.
+ *
+ * Directories: DIR/NAME, or for a collection in a tablespace a symbolic
+ * link DIR/NAME -> TSDIR/json/NAME; both are created and removed with the
+ * protocols of core/tablespace/objdir.h (.creating-/.dropped- names,
+ * finished by jstore_open).
  */
 #include "core/json/jstore.h"
 
@@ -31,6 +36,7 @@
 #include "core/json/jdoc.h"
 #include "core/json/jpath.h"
 #include "core/lsm.h"
+#include "core/tablespace/objdir.h"
 #include "strata/error.h"
 
 #define KIND_NODE 0x01
@@ -70,7 +76,6 @@ struct json_store {
 	pthread_rwlock_t lock;
 	struct coll **v;
 	size_t n;
-	unsigned long drop_seq;
 };
 
 /* ------------------------------------------------------------ byte keys */
@@ -487,15 +492,17 @@ static struct coll *coll_new(const struct json_store *s, const char *name)
 	return c;
 }
 
-static int tree_open(struct coll *c)
+static int tree_open_at(struct coll *c, const char *dir)
 {
 	struct lsm_options o = {0};
 	o.sync = LSM_SYNC_COMMIT;
 	o.memtable_bytes = 1u << 20;
 	char tname[LSM_NAME_MAX + 1];
 	snprintf(tname, sizeof(tname), "json-%.58s", c->name);
-	return lsm_open(&c->t, c->dir, tname, &o);
+	return lsm_open(&c->t, dir, tname, &o);
 }
+
+static int tree_open(struct coll *c) { return tree_open_at(c, c->dir); }
 
 /* Deletes every key in [start, end) in batches; synced at the end. */
 static int delete_range(struct coll *c, const struct kbuf *start, const struct kbuf *end)
@@ -599,16 +606,6 @@ static int coll_recover(struct coll *c)
 	return rv;
 }
 
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return strata_err_from_errno(errno);
-	int rv = fsync(fd) != 0 ? strata_err_from_errno(errno) : 0;
-	close(fd);
-	return rv;
-}
-
 static int remove_dir(const char *dir)
 {
 	int rv = lsm_destroy_dir(dir);
@@ -634,11 +631,10 @@ static int coll_load(struct json_store *s, const char *name, char *err, size_t e
 	size_t ml = 0;
 	rv = lsm_get(c->t, "m", 1, &m, &ml);
 	if (rv == STRATA_ENOT_FOUND) {
-		/* a create that did not finish: nothing was acknowledged */
-		char dir[sizeof(c->dir)];
-		snprintf(dir, sizeof(dir), "%s", c->dir);
+		/* a create that did not finish: nothing was acknowledged
+		 * (also through a link into a tablespace) */
 		coll_close(c);
-		(void)remove_dir(dir); /* retried at the next open if it fails */
+		(void)objdir_remove(s->dir, name); /* retried at the next open if it fails */
 		return 0;
 	}
 	if (rv == 0)
@@ -676,6 +672,14 @@ int jstore_open(struct json_store **out, const char *dir, char *err, size_t errl
 		jstore_close(s);
 		return STRATA_EIO;
 	}
+	/* Creates and drops a crash interrupted (also through links into
+	 * tablespaces): finished. */
+	int rv = objdir_recover(dir);
+	if (rv) {
+		snprintf(err, errlen, "cannot clean %s: %s", dir, strata_strerror(rv));
+		jstore_close(s);
+		return rv;
+	}
 	DIR *dp = opendir(dir);
 	if (!dp) {
 		snprintf(err, errlen, "cannot read %s: %s", dir, strerror(errno));
@@ -683,13 +687,15 @@ int jstore_open(struct json_store **out, const char *dir, char *err, size_t errl
 		return STRATA_EIO;
 	}
 	struct dirent *de;
-	int rv = 0;
 	char msg[256];
 	while (!rv && (de = readdir(dp)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
 		char path[4600];
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		struct stat lst;
+		if (de->d_name[0] == '.' && lstat(path, &lst) == 0 && S_ISLNK(lst.st_mode))
+			continue; /* not ours: objdir_recover handled our links */
 		if (de->d_name[0] == '.') { /* a drop that did not finish */
 			rv = remove_dir(path);
 			if (rv)
@@ -780,8 +786,34 @@ static int lsm_err(int rv, const char *what, char *msg, size_t msglen)
 	return rv;
 }
 
+/* objdir init: the new directory becomes a tree holding the metadata, so
+ * the collection exists as soon as the directory is in place. */
+static int init_coll_dir(void *arg, const char *dir, char *msg, size_t msglen)
+{
+	struct coll *c = arg;
+	int rv = tree_open_at(c, dir);
+	if (rv) {
+		snprintf(msg, msglen, "cannot create collection '%s': %s", c->name, strata_strerror(rv));
+		return rv;
+	}
+	rv = meta_write(c);
+	if (rv)
+		lsm_err(rv, "create", msg, msglen);
+	int r = lsm_close(c->t);
+	c->t = NULL;
+	if (!rv && r)
+		rv = lsm_err(r, "create", msg, msglen);
+	return rv;
+}
+
 int jstore_create(struct json_store *s, const char *name, const char *tablespace, json_t **info,
 		  char *msg, size_t msglen)
+{
+	return jstore_create_in(s, name, tablespace, NULL, info, msg, msglen);
+}
+
+int jstore_create_in(struct json_store *s, const char *name, const char *tablespace,
+		     const char *place_dir, json_t **info, char *msg, size_t msglen)
 {
 	if (!jstore_name_ok(name, "name", msg, msglen) ||
 	    (tablespace && !jstore_name_ok(tablespace, "tablespace", msg, msglen)))
@@ -818,17 +850,13 @@ int jstore_create(struct json_store *s, const char *name, const char *tablespace
 		rv = STRATA_ENOMEM;
 		goto out;
 	}
-	/* A directory left by a create that failed before: ours to reuse. */
-	(void)remove_dir(c->dir);
-	if ((rv = tree_open(c)) != 0) {
-		snprintf(msg, msglen, "cannot create collection '%s': %s", name, strata_strerror(rv));
+	/* Built aside (in the tablespace behind a .creating- link, or as
+	 * DIR/.creating-NAME) with its metadata, then renamed into place. */
+	if ((rv = objdir_create(s->dir, name, place_dir, init_coll_dir, c, msg, msglen)) != 0)
 		goto out;
-	}
-	if ((rv = fsync_dir(s->dir)) != 0 || (rv = meta_write(c)) != 0) {
-		lsm_err(rv, "create", msg, msglen);
-		lsm_close(c->t);
-		c->t = NULL;
-		(void)remove_dir(c->dir);
+	if ((rv = tree_open(c)) != 0) {
+		snprintf(msg, msglen, "cannot open collection '%s': %s", name, strata_strerror(rv));
+		(void)objdir_remove(s->dir, name);
 		goto out;
 	}
 	s->v[s->n++] = c;
@@ -856,16 +884,17 @@ int jstore_drop(struct json_store *s, const char *name, char *msg, size_t msglen
 		return STRATA_ENOT_FOUND;
 	}
 	struct coll *c = s->v[i];
-	char aside[4600];
-	snprintf(aside, sizeof(aside), "%s/.dropped-%s-%ld-%lu", s->dir, name, (long)getpid(),
-		 ++s->drop_seq);
 	int rv = lsm_close(c->t);
 	c->t = NULL;
 	(void)rv; /* the files go anyway */
-	if (rename(c->dir, aside) != 0) {
-		rv = strata_err_from_errno(errno);
-		snprintf(msg, msglen, "drop '%s': cannot rename its directory: %s", name, strerror(errno));
-		/* reopen so the collection stays usable */
+	/* Renamed to .dropped-NAME first (fsync'ed), then deleted, through
+	 * the link for a collection in a tablespace; a crash in between is
+	 * finished by jstore_open. */
+	rv = objdir_remove(s->dir, name);
+	struct stat st;
+	if (rv && lstat(c->dir, &st) == 0) {
+		snprintf(msg, msglen, "drop '%s': cannot rename its directory: %s", name, strata_strerror(rv));
+		/* still in place: reopen so the collection stays usable */
 		if (tree_open(c) != 0) {
 			memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
 			s->n--;
@@ -877,13 +906,10 @@ int jstore_drop(struct json_store *s, const char *name, char *msg, size_t msglen
 	memmove(&s->v[i], &s->v[i + 1], (s->n - i - 1) * sizeof(*s->v));
 	s->n--;
 	coll_free(c);
-	rv = fsync_dir(s->dir);
 	pthread_rwlock_unlock(&s->lock);
-	if (rv == 0)
-		(void)remove_dir(aside); /* else left for the next open */
-	if (rv)
-		snprintf(msg, msglen, "drop '%s': %s", name, strata_strerror(rv));
-	return rv;
+	if (rv) /* gone from its place; the rest is deleted at the next open */
+		fprintf(stderr, "stratad: drop '%s': deleting its files: %s\n", name, strata_strerror(rv));
+	return 0;
 }
 
 json_t *jstore_list(struct json_store *s)

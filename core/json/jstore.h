@@ -20,11 +20,11 @@
  * bytes ended by 00 02 (a bucket: queries recheck every candidate against
  * the document, so a bucket only costs extra reads).
  *
- * Crash safety: a collection exists once its "m" key is durable (create
- * writes it with the tree's sync; a directory without it is a create that
- * did not finish and is deleted at open). Drop renames the directory to a
- * hidden name first (fsync'ed), then deletes it; hidden directories are
- * deleted at open. An index is added to the metadata as "building" before
+ * Crash safety: a collection is built under a hidden name (its tree and its
+ * durable "m" key) and renamed into place; a directory without "m" is a
+ * create that did not finish and is deleted at open. Drop renames the
+ * directory to a hidden name first (fsync'ed), then deletes it; hidden
+ * directories are deleted at open (core/tablespace/objdir.h). An index is added to the metadata as "building" before
  * its entries are written and marked "ready" after; an index found
  * "building" at open is built again before the store opens.
  *
@@ -78,6 +78,13 @@ bool jstore_id_ok(const char *id, char *msg, size_t msglen);
  * *info its representation. */
 int jstore_create(struct json_store *s, const char *name, const char *tablespace, json_t **info,
 		  char *msg, size_t msglen);
+/* The same, placing the files: place_dir NULL = DIR/NAME; else the folder
+ * of a tablespace for collections (TSDIR/json): the files are
+ * PLACE_DIR/NAME and DIR/NAME is a symbolic link to them
+ * (core/tablespace/objdir.h), which jstore_open follows. Drop deletes them
+ * there too. */
+int jstore_create_in(struct json_store *s, const char *name, const char *tablespace,
+		     const char *place_dir, json_t **info, char *msg, size_t msglen);
 int jstore_drop(struct json_store *s, const char *name, char *msg, size_t msglen);
 /* {"collections":[{name, tablespace, created_us, indexes:[...]}]} */
 json_t *jstore_list(struct json_store *s);

@@ -679,6 +679,22 @@ int ts_find(struct ts_registry *r, const char *name, struct ts_info *out)
 	return t ? 0 : STRATA_ENOT_FOUND;
 }
 
+int ts_owner(struct ts_registry *r, const char *path, uint64_t *id)
+{
+	int rv = STRATA_ENOT_FOUND;
+	pthread_mutex_lock(&r->mu);
+	for (size_t i = 0; i < r->n; i++) {
+		size_t n = strlen(r->v[i].dir);
+		if (n && strncmp(path, r->v[i].dir, n) == 0 && path[n] == '/') {
+			*id = r->v[i].id;
+			rv = 0;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&r->mu);
+	return rv;
+}
+
 int ts_list(struct ts_registry *r, struct ts_info **out, size_t *n)
 {
 	pthread_mutex_lock(&r->mu);

@@ -98,6 +98,11 @@ int ts_drop(struct ts_registry *r, uint64_t id, char *msg, size_t msglen);
 int ts_get(struct ts_registry *r, uint64_t id, struct ts_info *out);
 int ts_find(struct ts_registry *r, const char *name, struct ts_info *out);
 
+/* The tablespace whose directory holds path (strictly below it, e.g. the
+ * link target TSDIR/columnar/orders of an object): 0 with *id set, or
+ * STRATA_ENOT_FOUND. */
+int ts_owner(struct ts_registry *r, const char *path, uint64_t *id);
+
 /* Every tablespace, by id; *out malloc'd (free it), *n its count. */
 int ts_list(struct ts_registry *r, struct ts_info **out, size_t *n);
 

@@ -63,6 +63,7 @@ def make_rows(n, start=0, seed=1):
 
 def test_rest_round_trip_where_aggregate_stats(cluster):
     env = cluster
+    assert env.request("POST", "/api/v1/storage/tablespaces", {"name": "fast"}).status == 201
     r = create(env, row_group_rows=1000, tablespace="fast")
     assert r.status == 201, r
     assert r.body["name"] == "orders" and r.body["tablespace"] == "fast", r.body
@@ -243,6 +244,7 @@ def test_websocket_events(cluster):
 
 def test_cli(cluster):
     env = cluster
+    assert env.cli("tablespaces", "create", "t1").returncode == 0
     r = env.cli("columnar", "create", "c", "id:int64:notnull", "name:string", "--tablespace", "t1")
     assert r.returncode == 0, r.stderr
     body = json.dumps({"rows": [{"id": i, "name": "n%d" % (i % 3)} for i in range(50)]})

@@ -150,6 +150,7 @@ def test_operator_errors_name_field_and_position(cluster):
 
 def test_collections_crud_indexes_and_queries(cluster):
     env = cluster
+    ok(post(env, "/api/v1/storage/tablespaces", {"name": "fast"}), 201)
     r = create(env, "books", tablespace="fast")
     assert r.status == 201, r
     assert r.body["name"] == "books" and r.body["tablespace"] == "fast", r.body
@@ -271,6 +272,7 @@ def test_indexed_and_unindexed_queries_agree_over_http(cluster):
 
 def test_everything_survives_a_restart(cluster):
     env = cluster
+    ok(post(env, "/api/v1/storage/tablespaces", {"name": "ts9"}), 201)
     assert create(env, "keep", tablespace="ts9").status == 201
     assert create(env, "other").status == 201
     ok(post(env, f"{C}/keep/indexes", {"path": "$.a.b"}), 201)
@@ -418,6 +420,7 @@ def test_cli_json(cluster):
     assert r == {"result": 8.95}
     p = cli("extract", "{}", "$[", rc=1)
     assert "position" in p.stderr, p.stderr
+    ok(post(env, "/api/v1/storage/tablespaces", {"name": "tsA"}), 201)
     cli("collections", "create", "c1", "tsA")
     r = cli("collections")
     assert [c["name"] for c in r["collections"]] == ["c1"]

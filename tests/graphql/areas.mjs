@@ -69,6 +69,10 @@ export async function areaSteps(step, post) {
   });
 
   await step('tiers: store, update, migrate, read, delete pages; tiers, tierStats, tierPolicy, tiersPolicy', async () => {
+    // no background migrations while the test moves pages (a read is an access, and new pages
+    // may be demoted at once): the tiers the test sees are the ones it asked for
+    const off = await ok(post, 'mutation { tiersPolicy(policy: {autoMigrate: false}) { autoMigrate } }');
+    assert.equal(off.tiersPolicy.autoMigrate, false);
     const s = await ok(post, `mutation($d: String!) { tierStorePage(data: $d) { pageId tier length } }`, { d: b64('hello tiers') });
     const id = s.tierStorePage.pageId;
     assert.match(id, /^\d+$/);
@@ -115,6 +119,8 @@ export async function areaSteps(step, post) {
     const del = await ok(post, `mutation($id: BigInt!) { tierDeletePage(pageId: $id) { pageId deleted } }`, { id });
     assert.deepEqual(del.tierDeletePage, { pageId: id, deleted: true });
     assert.equal((await ok(post, `query($id: BigInt!) { tierPage(id: $id) { tier } }`, { id })).tierPage, null);
+    const on = await ok(post, 'mutation { tiersPolicy(policy: {autoMigrate: true}) { autoMigrate } }');
+    assert.equal(on.tiersPolicy.autoMigrate, true);
   });
 
   const coll = `gdocs${sfx}`;

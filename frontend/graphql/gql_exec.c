@@ -282,6 +282,54 @@ done:
 }
 
 /*
+ * The JSON form of any literal, for the JSON scalar (graphql-js's
+ * valueFromASTUntyped): objects and lists as themselves, variables by
+ * their value (null when not provided). A new reference, NULL on ENOMEM.
+ */
+static json_t *literal_untyped(const struct gql_value *v, json_t *vars)
+{
+	switch (v->kind) {
+	case GQL_V_VARIABLE: {
+		json_t *x = json_object_get(vars, v->text);
+		return x ? json_incref(x) : json_null();
+	}
+	case GQL_V_INT: {
+		char *end;
+		errno = 0;
+		long long x = strtoll(v->text, &end, 10);
+		return errno == 0 ? json_integer(x) : json_real(strtod(v->text, NULL));
+	}
+	case GQL_V_FLOAT: return json_real(strtod(v->text, NULL));
+	case GQL_V_STRING:
+	case GQL_V_ENUM: return json_string(v->text);
+	case GQL_V_BOOLEAN: return json_boolean(v->boolean);
+	case GQL_V_LIST: {
+		json_t *out = json_array();
+		for (const struct gql_value *i = v->items; out && i; i = i->next) {
+			json_t *c = literal_untyped(i, vars);
+			if (!c || json_array_append_new(out, c) != 0) {
+				json_decref(out);
+				return NULL;
+			}
+		}
+		return out;
+	}
+	case GQL_V_OBJECT: {
+		json_t *out = json_object();
+		for (const struct gql_object_field *f = v->fields; out && f; f = f->next) {
+			json_t *c = literal_untyped(f->value, vars);
+			if (!c || json_object_set_new(out, f->name, c) != 0) {
+				json_decref(out);
+				return NULL;
+			}
+		}
+		return out;
+	}
+	default: return json_null();
+	}
+}
+
+/*
  * Coerces a literal to type t, with variables. Returns a new reference,
  * NULL with msg set on error; *absent is set when the literal is a variable
  * that was not provided (the caller applies its default).
@@ -374,6 +422,12 @@ static json_t *coerce_literal(const struct gql_type_ref *t, const struct gql_val
 				json_object_set_new(out, fd->name, c);
 		}
 		return out;
+	}
+	if (n->kind == GQL_SCALAR && is_named(n, "JSON")) {
+		json_t *j = literal_untyped(v, vars);
+		if (!j)
+			snprintf(msg, msglen, "out of memory");
+		return j;
 	}
 	/* leaves: build the JSON form of the literal, then coerce it */
 	json_t *raw = NULL;

@@ -24,5 +24,5 @@ rc=$?
 kill -TERM $front $daemon 2>/dev/null
 wait $front 2>/dev/null
 wait $daemon 2>/dev/null
-if [ $rc -ne 0 ]; then echo "== logs in $tmp"; tail -5 "$tmp/front.log" "$tmp/stratad.log"; else rm -rf "$tmp"; fi
+if [ $rc -ne 0 ]; then echo "== logs in $tmp"; tail -n 5 "$tmp/front.log" "$tmp/stratad.log"; else rm -rf "$tmp"; fi
 exit $rc

@@ -9,6 +9,7 @@ import {
 } from 'graphql';
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
+import { areaSteps } from './areas.mjs';
 
 const base = process.env.STRATA_GQL_URL;
 if (!base) throw new Error('STRATA_GQL_URL is not set');
@@ -112,6 +113,15 @@ const docs = [
   '{ a(b) }',
   '{ "unterminated }',
   '{ a ? }',
+  // the storage areas, JSON literals included
+  '{ jsonExtract(json: {a: [1, {b: null}], c: "x"}, path: "$.a") jsonKeys(json: {}) }',
+  'query($d: JSON = {a: [1, "x"]}) { jsonContains(json: $d, value: [1, $d]) jsonKeys(json: $d) }',
+  '{ jsonExtract(json: {a: 1}) }',
+  '{ columnarAggregate(table: "t", fn: "sum") { value { x } } }',
+  '{ columnarColumn(table: "t", column: "c", offset: "x") { values } }',
+  'mutation { partitionedCreateTable(name: "t", key: "k", strategy: "range", partitions: [{nme: "p"}]) { name } }',
+  'mutation { tiersPolicy(policy: {zstdLevel: "6"}) { zstdLevel } }',
+  '{ tablespace(id: 1) { id objects } tiers { tiers { name } } partitions { id definition } }',
 ];
 
 await step(`validation agrees with graphql-js on ${docs.length} documents`, async () => {
@@ -133,6 +143,8 @@ await step(`validation agrees with graphql-js on ${docs.length} documents`, asyn
   }
   assert.equal(problems.length, 0, problems.join('\n'));
 });
+
+await areaSteps(step, post);
 
 const client = createClient({ url: wsUrl, webSocketImpl: WebSocket, lazy: true, retryAttempts: 0 });
 
@@ -201,6 +213,42 @@ await step('diskIoMetrics: two or more updates with real, changing values', asyn
   assert.ok(m.some((x) => x.writesPerSec > 0), 'writes happen during the test');
 });
 
+await step('storageTierMetrics: updates with real values from TierStats', async () => {
+  const st = await post('mutation { a: tierStorePage(data: "dGllcg==") { pageId } b: tierStorePage(data: "dGllcjI=") { pageId } }');
+  assert.equal(st.body.errors, undefined, JSON.stringify(st.body.errors));
+  const { body } = await post('{ tierStats { hotPages warmPages coldPages totalMigrations } }');
+  const q = body.data.tierStats;
+  const got = await collect('subscription { storageTierMetrics(intervalSeconds: 1) { hotPages warmPages coldPages totalMigrations avgCompressionRatio bytesSaved timestamp migrations compressionRatio } }', {}, 2, 6000);
+  assert.ok(got.length >= 1, `got ${got.length} updates`);
+  for (const { storageTierMetrics: m } of got) {
+    assert.equal(m.hotPages + m.warmPages + m.coldPages, q.hotPages + q.warmPages + q.coldPages, JSON.stringify([m, q]));
+    assert.ok(m.hotPages + m.warmPages + m.coldPages >= 2);
+    assert.match(m.totalMigrations, /^\d+$/);
+    assert.ok(BigInt(m.totalMigrations) >= BigInt(q.totalMigrations));
+    assert.equal(m.migrations, m.totalMigrations);
+    assert.equal(m.compressionRatio, m.avgCompressionRatio);
+    assert.ok(m.avgCompressionRatio > 0);
+    assert.match(m.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+  }
+  for (const id of [st.body.data.a.pageId, st.body.data.b.pageId])
+    await post(`mutation { tierDeletePage(pageId: "${id}") { deleted } }`);
+});
+
+await step('columnarEvents: BatchInserted after a columnarInsert mutation', async () => {
+  const t = `gev${process.pid}`;
+  const c = await post(`mutation { columnarCreateTable(name: "${t}", columns: [{name: "id", type: "int64"}, {name: "s", type: "string"}]) { name } }`);
+  assert.equal(c.body.errors, undefined, JSON.stringify(c.body.errors));
+  let ins;
+  setTimeout(() => { ins = post(`mutation { columnarInsert(table: "${t}", rows: [{id: 1, s: "a"}, {id: 2}, {id: 3, s: "c"}]) { rows } }`); }, 400);
+  const got = await collect('subscription($t: String) { columnarEvents(tableName: $t) { eventType tableName rows columns timestamp } }', { t }, 1, 6000);
+  const r = await ins;
+  assert.equal(r.body.errors, undefined, JSON.stringify(r.body.errors));
+  assert.ok(got.length >= 1, 'no columnar event');
+  assert.deepEqual({ ...got[0].columnarEvents, timestamp: undefined },
+    { eventType: 'BatchInserted', tableName: t, rows: '3', columns: 2, timestamp: undefined });
+  await post(`mutation { columnarDropTable(name: "${t}") { dropped } }`);
+});
+
 for (const op of seedOps) {
   const name = op.name.value;
   await step(`seed document ${name} runs unchanged`, async () => {
@@ -209,8 +257,8 @@ for (const op of seedOps) {
       // a flush of the tree while subscribed
       setTimeout(() => post('mutation { lsmFlush(tree: "gqltest") { flushed } }'), 700);
     }
-    const want = name === 'StorageTierMetrics' ? 0 : 1; // TierStats arrive once tiers exist
-    const got = await collect(print(op), vars, Math.max(want, 1), name === 'StorageTierMetrics' ? 2500 : 10000);
+    const want = 1;
+    const got = await collect(print(op), vars, want, 10000);
     assert.ok(got.length >= want, `${name}: got ${got.length} events`);
     for (const d of got) {
       const v = Object.values(d)[0];

@@ -407,6 +407,31 @@ Test(graphql_exec, values_nulls_and_errors)
 	gql_schema_free(s);
 }
 
+/* The JSON scalar: any literal (objects, lists, nested variables) or variable, as itself. */
+Test(graphql_exec, json_scalar_literals_and_variables)
+{
+	static const char sdl[] = "scalar JSON\n"
+				  "type Query { echo(j: JSON, l: [JSON!], n: JSON!): String out: JSON }\n";
+	struct gql_schema *s = NULL;
+	struct gql_error e;
+	cr_assert_eq(gql_schema_build(sdl, strlen(sdl), &s, &e), 0, "%s", e.message);
+	json_t *root = json_loads("{\"out\":{\"a\":[1,null,{\"b\":\"c\"}]}}", 0, NULL);
+	char *r;
+	r = run(s, "query($v: Int = 5) { echo(j: {a: [1, 2.5, \"s\", true, null, E], b: {c: $v}}, n: [], l: {x: 1}) out }", NULL, root);
+	cr_expect_str_eq(r, "{\"data\":{\"echo\":\"{\\\"j\\\":{\\\"a\\\":[1,2.5,\\\"s\\\",true,null,\\\"E\\\"],\\\"b\\\":{\\\"c\\\":5}},\\\"l\\\":[{\\\"x\\\":1}],\\\"n\\\":[]}\",\"out\":{\"a\":[1,null,{\"b\":\"c\"}]}}}");
+	free(r);
+	/* variables of type JSON pass unchanged; a JSON default is a literal too */
+	r = run(s, "query($d: JSON!, $e: JSON = {k: [\"v\"]}) { echo(n: $d, j: $e, l: [$d, 3]) }", "{\"d\":{\"deep\":[{\"x\":null}]}}", root);
+	cr_expect_str_eq(r, "{\"data\":{\"echo\":\"{\\\"j\\\":{\\\"k\\\":[\\\"v\\\"]},\\\"l\\\":[{\\\"deep\\\":[{\\\"x\\\":null}]},3],\\\"n\\\":{\\\"deep\\\":[{\\\"x\\\":null}]}}\"}}");
+	free(r);
+	/* JSON! still refuses null */
+	r = run(s, "{ echo(n: null) }", NULL, root);
+	cr_expect(strstr(r, "\"errors\"") && strstr(r, "JSON!"), "%s", r);
+	free(r);
+	json_decref(root);
+	gql_schema_free(s);
+}
+
 Test(graphql_exec, introspection)
 {
 	struct gql_schema *s = strata_schema();

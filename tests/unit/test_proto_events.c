@@ -404,14 +404,23 @@ Test(fixtures, live_fields)
 	struct ev_live live = { 0, 0 }, in = { 99, 12 };
 	struct proto_err err = { "" };
 
+	json_int_t secs = json_integer_value(json_object_get(msg, "timestamp"));
 	json_object_set_new(msg, "seq", json_integer(12));
 	json_object_set_new(msg, "epoch", json_integer(99));
+	json_object_set_new(msg, "ts_us", json_integer(secs * 1000000 + 123456));
 	cr_assert_eq(ev_from_json(msg, &ev, &live, &err), 0, "%s", err.msg);
 	cr_assert_eq(live.seq, 12);
 	cr_assert_eq(live.epoch, 99);
+	cr_assert_eq(ev.ts_us, secs * 1000000 + 123456);
 	back = ev_to_json(&ev, &in);
 	cr_assert(json_equal(msg, back));
 	json_decref(back);
+
+	/* ts_us must lie within the second "timestamp" names */
+	json_object_set_new(msg, "ts_us", json_integer((secs + 5) * 1000000));
+	cr_assert_eq(ev_from_json(msg, &ev, &live, &err), STRATA_EBAD_REQUEST);
+	cr_assert(strstr(err.msg, "ts_us"), "%s", err.msg);
+	json_object_set_new(msg, "ts_us", json_integer(secs * 1000000));
 
 	json_object_set_new(msg, "seq", json_integer(-1));
 	cr_assert_eq(ev_from_json(msg, &ev, &live, &err), STRATA_EBAD_REQUEST);
@@ -437,7 +446,8 @@ Test(json, exact_text)
 	ev.u.PageHit.timestamp = 2;
 	s = ev_to_json_text(&ev, &live);
 	cr_assert_str_eq(s, "{\"message_type\":\"buffer_pool_event\",\"data\":{\"PageHit\":"
-			    "{\"page_id\":1,\"timestamp\":2}},\"timestamp\":2,\"seq\":3,\"epoch\":4}");
+			    "{\"page_id\":1,\"timestamp\":2}},\"timestamp\":2,\"seq\":3,\"epoch\":4,"
+			    "\"ts_us\":2999999}");
 	free(s);
 
 	ev.ts_us = -1; /* just before the epoch: second -1 */

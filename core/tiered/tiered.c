@@ -114,7 +114,7 @@ void tiered_policy_default(struct tiered_policy *p)
 	p->capacity[TIER_HOT] = 1024;
 	p->capacity[TIER_WARM] = 4096;
 	p->capacity[TIER_COLD] = 0;
-	p->hot_threshold = 2.0;
+	p->hot_threshold = 0.5;  /* = min_hot_temp: a new page (temperature 1) stays Hot until retuned */
 	p->cold_threshold = 0.25;
 	p->min_hot_temp = 0.5;
 	p->min_warm_temp = 0.05;
@@ -633,6 +633,24 @@ int tiered_migrate_page(struct tiered *t, uint64_t id, enum tier to, const char 
 	int rv = move_page(t, id, to, false, reason ? reason : "Requested", &m);
 	if (moved)
 		*moved = m;
+	if (rv == 0 && m) {
+		/* A requested move says how hot the page is: give it a temperature
+		 * inside its new tier's band, so the background planner does not
+		 * move it straight back (its next accesses may, as for any page). */
+		struct tiered_policy pol;
+		struct tiered_page_info info;
+		tiered_get_policy(t, &pol);
+		if (tiered_page_info(t, id, &info) == 0) {
+			double temp = info.temperature;
+			if (to == TIER_HOT && temp < 2 * pol.hot_threshold)
+				temp = 2 * pol.hot_threshold;
+			else if (to == TIER_WARM && (temp >= pol.hot_threshold || temp < pol.cold_threshold))
+				temp = (pol.hot_threshold + pol.cold_threshold) / 2;
+			else if (to == TIER_COLD && temp >= pol.cold_threshold)
+				temp = pol.cold_threshold / 2;
+			(void)tiered_set_temperature(t, id, temp);
+		}
+	}
 	return rv;
 }
 

@@ -71,6 +71,7 @@
 #define TOPIC_HELD_MAX 65536u
 #define LAT_BUCKETS 40
 #define REPLAY_TIMEOUT_MS 3000
+#define WS_BATCH_MAX (64u * 1024)
 
 struct ws_topic {
 	uint64_t epoch, last_seq;  /* last delivered */
@@ -88,6 +89,7 @@ struct ws_hub {
 	uint64_t sent, dropped, lagged_notices, lagged_clients, closed_slow, closed_flood;
 	uint64_t rate_limited, bad_messages, resumes, resume_gaps, replayed_to_clients;
 	uint64_t lat[LAT_BUCKETS], lat_count, lat_max_us;
+	unsigned char wbuf[LWS_PRE + WS_BATCH_MAX]; /* one batch being written */
 };
 
 static int64_t mono_ms(void)
@@ -275,6 +277,19 @@ static void enqueue(struct front *f, struct ws_session *s, struct wsmsg *m)
 	if (s->closing || !s->q)
 		return;
 	bool dropped = false;
+	if (s->qcount == s->qcap && s->qcap < f->opt.ws_queue_max) {
+		/* Queues start small (idle connections are cheap) and double. */
+		unsigned cap = s->qcap * 2 < f->opt.ws_queue_max ? s->qcap * 2 : f->opt.ws_queue_max;
+		struct wsmsg **nq = malloc(cap * sizeof(*nq));
+		if (nq) {
+			for (unsigned i = 0; i < s->qcount; i++)
+				nq[i] = s->q[(s->qhead + i) % s->qcap];
+			free(s->q);
+			s->q = nq;
+			s->qhead = 0;
+			s->qcap = cap;
+		}
+	}
 	while (s->qcount > 0 &&
 	       (s->qcount == s->qcap || s->qbytes + m->len > f->opt.ws_queue_bytes)) {
 		struct wsmsg *old = s->q[s->qhead];
@@ -367,8 +382,8 @@ static void hold(struct front *f, struct ws_session *s, struct wsmsg *m)
 {
 	if (s->nheld == s->capheld) {
 		unsigned cap = s->capheld ? s->capheld * 2 : 64;
-		if (cap > s->qcap)
-			cap = s->qcap;
+		if (cap > f->opt.ws_queue_max)
+			cap = f->opt.ws_queue_max;
 		if (s->nheld == cap) {
 			/* bounded like the queue: the oldest held goes */
 			wsmsg_unref(s->held[0]);
@@ -935,7 +950,11 @@ int ws_on_receive(struct front *f, struct lws *wsi, struct ws_session *s, const 
 	if (s->closing)
 		return 0;
 	/* Control messages are small: collect fragments up to a limit. */
-	if (s->rx_len + len > sizeof(s->rx) - 1) {
+	if (!s->rx && !(s->rx = malloc(WS_RX_MAX))) {
+		start_close(f, s, LWS_CLOSE_STATUS_UNEXPECTED_CONDITION, "out of memory");
+		return 0;
+	}
+	if (s->rx_len + len > WS_RX_MAX - 1) {
 		s->rx_len = 0;
 		s->rx_overflow = true;
 	} else if (!s->rx_overflow) {
@@ -1069,7 +1088,7 @@ int ws_on_established(struct front *f, struct lws *wsi, struct ws_session *s)
 		else if (strncmp(frag, "table=", 6) == 0)
 			snprintf(s->subject, sizeof(s->subject), "%.63s", frag + 6);
 	}
-	s->qcap = f->opt.ws_queue_max;
+	s->qcap = f->opt.ws_queue_max < 16 ? f->opt.ws_queue_max : 16;
 	s->q = calloc(s->qcap, sizeof(*s->q));
 	if (!s->q)
 		return -1;
@@ -1104,6 +1123,43 @@ static void record_latency(struct ws_hub *h, const struct wsmsg *m)
 		h->lat_max_us = (uint64_t)lat;
 }
 
+/* An unmasked server text frame's header for len bytes; its length. */
+static size_t frame_header(unsigned char *h, size_t len)
+{
+	h[0] = 0x81; /* FIN, text */
+	if (len < 126) {
+		h[1] = (unsigned char)len;
+		return 2;
+	}
+	if (len <= 0xffff) {
+		h[1] = 126;
+		h[2] = (unsigned char)(len >> 8);
+		h[3] = (unsigned char)len;
+		return 4;
+	}
+	h[1] = 127;
+	for (int i = 0; i < 8; i++)
+		h[2 + i] = (unsigned char)((uint64_t)len >> (56 - 8 * i));
+	return 10;
+}
+
+static struct wsmsg *pop(struct ws_session *s)
+{
+	struct wsmsg *m = s->q[s->qhead];
+	s->q[s->qhead] = NULL;
+	s->qhead = (s->qhead + 1) % s->qcap;
+	s->qcount--;
+	s->qbytes -= m->len;
+	return m;
+}
+
+/*
+ * Writes what is queued for s: the lagged notice and as many messages as fit
+ * WS_BATCH_MAX, framed here (server frames are unmasked, the same bytes for
+ * every client) and sent with one write — one syscall for a burst instead
+ * of one per message. A message too big for a batch goes alone, framed by
+ * lws. lws keeps what the socket did not take and calls back when it has.
+ */
 int ws_on_writable(struct front *f, struct lws *wsi, struct ws_session *s)
 {
 	if (s->closing) {
@@ -1111,32 +1167,46 @@ int ws_on_writable(struct front *f, struct lws *wsi, struct ws_session *s)
 				 (unsigned char *)s->close_reason, strlen(s->close_reason));
 		return -1;
 	}
+	struct ws_hub *h = f->hub;
+	unsigned char *out = h->wbuf + LWS_PRE;
+	size_t used = 0;
 	if (s->lagged) {
-		unsigned char buf[LWS_PRE + 160];
-		int n = snprintf((char *)buf + LWS_PRE, 160,
+		char txt[160];
+		int n = snprintf(txt, sizeof(txt),
 				 "{\"message_type\":\"lagged\",\"data\":{\"dropped\":%llu},\"timestamp\":%lld}",
 				 (unsigned long long)s->lagged, (long long)time(NULL));
-		if (lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_TEXT) < n)
-			return -1;
+		used += frame_header(out, (size_t)n);
+		memcpy(out + used, txt, (size_t)n);
+		used += (size_t)n;
 		s->lagged = 0;
-		f->hub->lagged_notices++;
-		lws_callback_on_writable(wsi);
-		return 0;
+		h->lagged_notices++;
 	}
-	if (s->qcount == 0)
-		return 0;
-	struct wsmsg *m = s->q[s->qhead];
-	s->q[s->qhead] = NULL;
-	s->qhead = (s->qhead + 1) % s->qcap;
-	s->qcount--;
-	s->qbytes -= m->len;
-	int rv = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
-	if (rv >= 0)
-		record_latency(f->hub, m);
-	wsmsg_unref(m);
-	if (rv < 0)
+	while (s->qcount) {
+		struct wsmsg *m = s->q[s->qhead];
+		if (used + 10 + m->len > WS_BATCH_MAX) {
+			if (used)
+				break;
+			m = pop(s);
+			int rv = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
+			if (rv >= 0) {
+				record_latency(h, m);
+				h->sent++;
+			}
+			wsmsg_unref(m);
+			if (rv < 0)
+				return -1;
+			break;
+		}
+		m = pop(s);
+		used += frame_header(out + used, m->len);
+		memcpy(out + used, m->data + LWS_PRE, m->len);
+		used += m->len;
+		record_latency(h, m);
+		h->sent++;
+		wsmsg_unref(m);
+	}
+	if (used && lws_write(wsi, out, used, LWS_WRITE_RAW) < (int)used)
 		return -1;
-	f->hub->sent++;
 	if (s->qcount == 0)
 		s->dropping_since_ms = 0; /* caught up */
 	else
@@ -1162,6 +1232,8 @@ void ws_on_closed(struct front *f, struct ws_session *s)
 	free(s->held);
 	s->held = NULL;
 	s->capheld = 0;
+	free(s->rx);
+	s->rx = NULL;
 }
 
 void ws_tick(struct front *f)

@@ -18,6 +18,9 @@ struct lws;
 struct wsmsg;
 struct ev_live;
 
+/* Largest control message a client may send. */
+#define WS_RX_MAX 4096
+
 struct ws_session {
 	struct lws *wsi;
 	uint64_t id;           /* for replies that arrive after a close */
@@ -31,7 +34,7 @@ struct ws_session {
 	uint64_t seen_epoch[STRATA_FAM_COUNT], seen_seq[STRATA_FAM_COUNT];
 	/* the outgoing queue: a ring of shared messages, bounded twice */
 	struct wsmsg **q;
-	unsigned qhead, qcount, qcap;
+	unsigned qhead, qcount, qcap; /* qcap: slots allocated (grows to --ws-queue) */
 	size_t qbytes;
 	uint64_t lagged;       /* dropped since the last lagged notice */
 	uint64_t dropped_total;
@@ -49,7 +52,7 @@ struct ws_session {
 	int close_code;
 	bool listed;
 	struct ws_session *prev, *next;
-	char rx[4096];
+	char *rx;              /* WS_RX_MAX bytes, allocated by the first control message */
 	size_t rx_len;
 	bool rx_overflow;
 };

@@ -20,7 +20,7 @@
  * notices, and takes the latency of every message carrying "ts_us" (the
  * emission time in stratad, CLOCK_REALTIME µs) as the wall-clock time when
  * the read() that brought it returned, minus ts_us. Latencies go into an
- * exact 1-µs histogram up to 1 s (beyond: an overflow bucket; max is exact).
+ * histogram of 1-µs buckets up to 100 ms, 1-ms buckets up to 120 s (max is exact).
  *
  * Only the buffer-pool family is expected on the default path; seq
  * continuity is tracked per connection, which is per family there.
@@ -41,7 +41,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LAT_MAX_US 1000000
+#define LAT_FINE_US 100000   /* 1-µs buckets below 100 ms */
+#define LAT_COARSE_MS 120000 /* then 1-ms buckets up to 120 s */
+#define LAT_BUCKETS (LAT_FINE_US + LAT_COARSE_MS + 1)
 #define MAX_INFLIGHT_CONNECTS 128
 
 enum cstate { C_IDLE, C_CONNECTING, C_HANDSHAKE, C_OPEN, C_DEAD };
@@ -62,7 +64,7 @@ struct conn {
 };
 
 static volatile sig_atomic_t g_stop;
-static uint64_t *g_lat;    /* [LAT_MAX_US + 1], last is overflow */
+static uint64_t *g_lat; /* [LAT_BUCKETS], last is overflow */
 static uint64_t g_lat_n, g_lat_max;
 static int64_t g_first_rx, g_last_rx;
 static uint64_t g_ev_bytes, g_ev_min = UINT64_MAX, g_ev_max; /* live event message sizes */
@@ -178,7 +180,8 @@ static void on_message(struct conn *c, const char *m, size_t n, int64_t rx_us)
 		int64_t lat = rx_us - (int64_t)ts;
 		if (lat < 0)
 			lat = 0;
-		g_lat[lat < LAT_MAX_US ? lat : LAT_MAX_US]++;
+		int64_t b = lat < LAT_FINE_US ? lat : LAT_FINE_US + (lat - LAT_FINE_US) / 1000;
+		g_lat[b < LAT_BUCKETS - 1 ? b : LAT_BUCKETS - 1]++;
 		g_lat_n++;
 		if ((uint64_t)lat > g_lat_max)
 			g_lat_max = (uint64_t)lat;
@@ -373,7 +376,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 
-	g_lat = calloc(LAT_MAX_US + 1, sizeof(*g_lat));
+	g_lat = calloc(LAT_BUCKETS, sizeof(*g_lat));
 	struct conn *cs = calloc((size_t)n, sizeof(*cs));
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	if (!g_lat || !cs || ep < 0) {
@@ -520,10 +523,10 @@ int main(int argc, char **argv)
 		if (target == 0)
 			target = 1;
 		uint64_t acc = 0;
-		for (uint64_t b = 0; b <= LAT_MAX_US; b++) {
+		for (uint64_t b = 0; b < LAT_BUCKETS; b++) {
 			acc += g_lat[b];
 			if (acc >= target) {
-				q[j] = b;
+				q[j] = b < LAT_FINE_US ? b : LAT_FINE_US + (b - LAT_FINE_US) * 1000;
 				break;
 			}
 		}

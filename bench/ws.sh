@@ -164,8 +164,8 @@ row "1000 clients x 200 ev/s" "$T/s1000.json"
 echo
 echo "raw nng pub/sub lossless (200 B, ipc://, same run): $NNG msg/s"
 awk -v g="$good" -v n="$NNG" 'BEGIN { r = (n > 0) ? g / n : 0;
-	printf "1 client lossless / raw nng:  %.2f  (target >= 0.70: %s)\n", r, r >= 0.7 ? "met" : "NOT met" }'
+	printf "1 client lossless / raw nng:  %.2f  (target >= 0.70: %s)\n", r, (r >= 0.7) ? "met" : "NOT met" }'
 for s in s100 s1000; do
 	jq -r --arg s "$s" '"p99 \($s):  \(.client.lat_us.p99 / 1000) ms  (target < 5 ms: \(if .client.lat_us.p99 < 5000 then "met" else "NOT met" end))"' "$T/$s.json"
 done
-awk -v b="$PER_CONN" 'BEGIN { printf "memory per idle connection:  %.1f KiB  (target < 16 KiB: %s)\n", b / 1024, b < 16384 ? "met" : "NOT met" }'
+awk -v b="$PER_CONN" 'BEGIN { printf "memory per idle connection:  %.1f KiB  (target < 16 KiB: %s)\n", b / 1024, (b < 16384) ? "met" : "NOT met" }'

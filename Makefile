@@ -173,3 +173,14 @@ $(BUILD)/fuzz/gql_parse_fuzz: tests/fuzz/gql_parse_fuzz.c $(GQL_FUZZ_SRCS)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(GQL_FUZZ_SRCS) $(LDLIBS)
 fuzz-gql: $(BUILD)/fuzz/gql_parse_fuzz
 	$(BUILD)/fuzz/gql_parse_fuzz -n 20000
+
+# ---- WebSocket benchmark (bench/ws.sh, bench/README-ws.md) ----
+# ws_driver calls stratad's control ops over nng, so it links the proto and
+# ipc libraries as well (the generic $(BUILD)/bench/% rule links libstrata only).
+$(BUILD)/bench/ws_driver: bench/ws_driver.c $(LIBPROTO) $(LIBIPC) $(LIBSTRATA)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBPROTO) $(LIBIPC) $(LIBSTRATA) $(LDLIBS)
+
+.PHONY: bench-ws
+bench-ws: all $(BUILD)/bench/ws_driver $(BUILD)/bench/ws_client $(BUILD)/bench/nng_pubsub
+	@bash bench/ws.sh $(BUILD)

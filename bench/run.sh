@@ -50,3 +50,7 @@ bash bench/tiers.sh "$BUILD" || echo "(tiers bench failed)"
 echo
 echo "== Columnar tables vs DuckDB (threads=1), ${COLUMNAR_ROWS:-10000000} rows (target >= 1.0x on scans and aggregates)"
 BUILD="$BUILD" bash bench/columnar.sh "${COLUMNAR_ROWS:-10000000}" "${COLUMNAR_REPS:-5}" || echo "(columnar bench failed)"
+
+echo
+echo "== WebSocket fan-out: stratad -> one frontend -> C clients, vs raw nng pub/sub (bench/README-ws.md)"
+bash bench/ws.sh "$BUILD" || echo "(ws bench failed)"

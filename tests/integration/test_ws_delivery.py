@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from strata_harness import (EVENT_TIMEOUT, SCALE, START_TIMEOUT, FRONT, StrataEnv, WsReader,
+from strata_harness import (EVENT_TIMEOUT, SANITIZED, SCALE, START_TIMEOUT, FRONT, StrataEnv, WsReader,
                             free_port, http, is_event, is_notice, wait_for, ws_open)
 from storage_helpers import alloc_page
 
@@ -122,7 +122,9 @@ def test_stalled_client_does_not_hurt_a_reader(hits_env):
     assert st["queues"]["bytes_total"] <= 2 * 262144 + 4096, st["queues"]
     rss_after = rss_kib(env.front.pid)
     # Bounded: two queues of 256 KiB and the bridge, whatever was sent.
-    assert rss_after - rss_before < 48 * 1024, (rss_before, rss_after)
+    # (Not under ASan: its quarantine keeps freed memory resident by design.)
+    if not SANITIZED:
+        assert rss_after - rss_before < 48 * 1024, (rss_before, rss_after)
     # The stalled client, once it reads, is told how much it lost.
     stalled.settimeout(EVENT_TIMEOUT)
     data = b""

@@ -60,7 +60,13 @@ static void session_reset(struct http_session *s)
 /* Sets the answer: takes a reference to body. */
 static void answer_json(struct lws *wsi, struct http_session *s, int status, json_t *body)
 {
-	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	char *text = NULL;
+	if (body && s->ctype && json_is_string(body))
+		text = strdup(json_string_value(body)); /* a text answer, sent as it is */
+	else if (body)
+		text = json_dumps(body, JSON_COMPACT);
+	if (!text)
+		s->ctype = NULL;
 	json_decref(body);
 	if (!text) {
 		text = strdup("{\"error\":{\"code\":\"internal\",\"message\":\"out of memory\"}}");
@@ -164,6 +170,7 @@ static void dispatch(struct front *f, struct lws *wsi, struct http_session *s)
 		int status = 500;
 		json_t *out = NULL;
 		r->local(f, &rq, &status, &out);
+		s->ctype = r->content_type;
 		json_decref(body);
 		answer_json(wsi, s, status, out);
 		return;
@@ -374,7 +381,8 @@ int http_on_writable(struct front *f, struct lws *wsi, struct http_session *s)
 	if (!s->headers_sent) {
 		unsigned char hbuf[LWS_PRE + 1024];
 		unsigned char *start = hbuf + LWS_PRE, *p = start, *end = hbuf + sizeof(hbuf) - 1;
-		if (lws_add_http_common_headers(wsi, (unsigned)s->status, "application/json",
+		if (lws_add_http_common_headers(wsi, (unsigned)s->status,
+						s->ctype ? s->ctype : "application/json",
 						(lws_filepos_t)s->resp_len, &p, end))
 			return -1;
 		if (s->allow[0] &&

@@ -33,6 +33,7 @@ struct http_session {
 	struct http_session *prev, *next;
 	/* the answer */
 	int status;
+	const char *ctype;   /* NULL: application/json */
 	char *resp;          /* LWS_PRE bytes, then resp_len bytes of JSON */
 	size_t resp_len, sent;
 	bool headers_sent, close_after;

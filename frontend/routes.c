@@ -1,6 +1,7 @@
 #include "frontend/routes.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
@@ -113,6 +114,118 @@ static void local_readyz(struct front *f, const struct route_req *rq, int *statu
 
 static void local_openapi(struct front *f, const struct route_req *rq, int *status, json_t **body);
 
+/* Appends "name{labels} value\n" lines; false when out of room. */
+static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static void metric(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+	if (!*buf)
+		return;
+	for (;;) {
+		va_list ap;
+		va_start(ap, fmt);
+		int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+		va_end(ap);
+		if (n < 0) {
+			free(*buf);
+			*buf = NULL;
+			return;
+		}
+		if ((size_t)n < *cap - *len) {
+			*len += (size_t)n;
+			return;
+		}
+		char *nb = realloc(*buf, *cap * 2 + (size_t)n);
+		if (!nb) {
+			free(*buf);
+			*buf = NULL;
+			return;
+		}
+		*buf = nb;
+		*cap = *cap * 2 + (size_t)n;
+	}
+}
+
+static long long jint(const json_t *o, const char *path1, const char *path2)
+{
+	const json_t *v = json_object_get(o, path1);
+	if (path2)
+		v = json_object_get(v, path2);
+	return (long long)json_integer_value(v);
+}
+
+/* GET /metrics: this frontend's figures in the Prometheus text format. */
+static void local_metrics(struct front *f, const struct route_req *rq, int *status, json_t **body)
+{
+	(void)rq;
+	json_t *st = ws_stats_json(f);
+	size_t len = 0, cap = 4096;
+	char *b = st ? malloc(cap) : NULL;
+	if (b)
+		b[0] = '\0';
+	metric(&b, &len, &cap, "# HELP strata_ws_clients WebSocket clients connected, per stream\n"
+			       "# TYPE strata_ws_clients gauge\n");
+	const char *k;
+	json_t *v;
+	json_object_foreach(json_object_get(json_object_get(st, "clients"), "by_stream"), k, v)
+		metric(&b, &len, &cap, "strata_ws_clients{stream=\"%s\"} %lld\n", k,
+		       (long long)json_integer_value(v));
+	static const struct { const char *name, *key, *type, *help; } counters[] = {
+		{"strata_ws_messages_sent_total", "messages_sent", "counter", "messages written to WebSocket clients"},
+		{"strata_ws_messages_dropped_total", "messages_dropped", "counter", "messages dropped from full client queues"},
+		{"strata_ws_lagged_notices_total", "lagged_notices", "counter", "lagged notices sent"},
+		{"strata_ws_closed_slow_total", "closed_slow", "counter", "clients closed for being too slow"},
+		{"strata_ws_rate_limited_total", "rate_limited", "counter", "control messages refused by the rate cap"},
+		{"strata_ws_resumes_total", "resumes", "counter", "resume requests"},
+		{"strata_ws_lagged_clients", "lagged_clients_now", "gauge", "clients currently dropping messages"},
+	};
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		metric(&b, &len, &cap, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", counters[i].name,
+		       counters[i].help, counters[i].name, counters[i].type, counters[i].name,
+		       jint(st, counters[i].key, NULL));
+	metric(&b, &len, &cap,
+	       "# HELP strata_ws_queue_messages messages queued for all clients\n"
+	       "# TYPE strata_ws_queue_messages gauge\nstrata_ws_queue_messages %lld\n"
+	       "# HELP strata_ws_queue_bytes bytes queued for all clients\n"
+	       "# TYPE strata_ws_queue_bytes gauge\nstrata_ws_queue_bytes %lld\n",
+	       jint(st, "queues", "depth_total"), jint(st, "queues", "bytes_total"));
+	metric(&b, &len, &cap, "# HELP strata_bus_gaps_repaired_total bus seq gaps repaired with events.replay\n"
+			       "# TYPE strata_bus_gaps_repaired_total counter\n");
+	json_object_foreach(json_object_get(json_object_get(st, "bus"), "topics"), k, v)
+		metric(&b, &len, &cap, "strata_bus_gaps_repaired_total{family=\"%s\"} %lld\n", k,
+		       jint(v, "gaps_repaired", NULL));
+	metric(&b, &len, &cap, "# HELP strata_bus_seqs_lost_total events lost on the bus and gone from the replay ring\n"
+			       "# TYPE strata_bus_seqs_lost_total counter\n");
+	json_object_foreach(json_object_get(json_object_get(st, "bus"), "topics"), k, v)
+		metric(&b, &len, &cap, "strata_bus_seqs_lost_total{family=\"%s\"} %lld\n", k,
+		       jint(v, "seqs_lost", NULL));
+	/* The latency histogram, cumulative as Prometheus wants it. */
+	metric(&b, &len, &cap, "# HELP strata_ws_delivery_latency_us emission in stratad to write in this frontend\n"
+			       "# TYPE strata_ws_delivery_latency_us histogram\n");
+	long long acc = 0;
+	size_t i;
+	json_array_foreach(json_object_get(json_object_get(st, "latency_us"), "histogram"), i, v) {
+		acc += jint(v, "count", NULL);
+		metric(&b, &len, &cap, "strata_ws_delivery_latency_us_bucket{le=\"%lld\"} %lld\n",
+		       jint(v, "le_us", NULL), acc);
+	}
+	metric(&b, &len, &cap, "strata_ws_delivery_latency_us_bucket{le=\"+Inf\"} %lld\n"
+			       "strata_ws_delivery_latency_us_count %lld\n",
+	       jint(st, "latency_us", "count"), jint(st, "latency_us", "count"));
+	metric(&b, &len, &cap,
+	       "# HELP strata_breaker_open 1 while the circuit breaker to stratad is open\n"
+	       "# TYPE strata_breaker_open gauge\nstrata_breaker_open %d\n"
+	       "# HELP strata_breaker_fast_failures_total requests refused while open\n"
+	       "# TYPE strata_breaker_fast_failures_total counter\nstrata_breaker_fast_failures_total %lld\n"
+	       "# HELP strata_stratad_up 1 while stratad's event stream is connected\n"
+	       "# TYPE strata_stratad_up gauge\nstrata_stratad_up %d\n",
+	       f->brk.open ? 1 : 0, (long long)f->brk.fast_failures, f->events_up ? 1 : 0);
+	json_decref(st);
+	*body = b ? json_string(b) : NULL;
+	free(b);
+	*status = *body ? 200 : 500;
+}
+
 static void local_ws_stats(struct front *f, const struct route_req *rq, int *status, json_t **body)
 {
 	(void)rq;
@@ -126,6 +239,10 @@ static const struct route routes_core[] = {
 	{M_GET, "/healthz", ROLE_PUBLIC, NULL, NULL, local_healthz, 0, "process is alive"},
 	{M_GET, "/readyz", ROLE_PUBLIC, NULL, NULL, local_readyz, 0,
 	 "200 when stratad is reachable, else 503"},
+	{M_GET, "/metrics", ROLE_READ, NULL, NULL, local_metrics, 0,
+	 "this frontend's figures in the Prometheus text format (WebSocket clients, queues, "
+	 "drops, delivery latency histogram, bus gaps, circuit breaker)",
+	 "text/plain; version=0.0.4"},
 	{M_GET, "/api/v1/ws/stats", ROLE_READ, NULL, NULL, local_ws_stats, 0,
 	 "this frontend's WebSocket delivery figures: clients per stream, queue depths, sent, "
 	 "dropped, lagged, closed for slowness, gap repairs, delivery latency, circuit breaker"},

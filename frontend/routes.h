@@ -48,6 +48,9 @@ struct route {
 	route_local_fn local;
 	int ok_status;           /* 0: 200 */
 	const char *summary;
+	/* A local route whose body is a JSON string sent verbatim with this
+	 * content type (NULL: the body is JSON). */
+	const char *content_type;
 };
 
 /* Route tables, one per area (frontend/routes*.c), each ending with a

@@ -15,6 +15,7 @@ import signal
 import socket
 import base64
 import time
+import urllib.request
 
 import pytest
 
@@ -398,9 +399,20 @@ def test_ws_stats_shape(cluster):
             r = WsReader(ws)
             for _ in range(3):
                 await r.first(lambda m: is_event(m, "disk_io_event", "IoStats"))
-            return ws_stats(env)
+            req = urllib.request.Request(env.url("/metrics"))
+            with urllib.request.urlopen(req, timeout=10) as resp:
+                assert resp.headers["content-type"].startswith("text/plain")
+                metrics = resp.read().decode()
+            return ws_stats(env), metrics
 
-    st = asyncio.run(main())
+    st, metrics = asyncio.run(main())
+    lines = dict(l.rsplit(" ", 1) for l in metrics.splitlines() if l and not l.startswith("#"))
+    assert lines['strata_ws_clients{stream="io"}'] == "1", metrics
+    assert int(lines["strata_ws_messages_sent_total"]) >= 3
+    assert int(lines["strata_ws_delivery_latency_us_count"]) >= 3
+    assert lines['strata_ws_delivery_latency_us_bucket{le="+Inf"}'] == \
+        lines["strata_ws_delivery_latency_us_count"]
+    assert lines["strata_breaker_open"] == "0" and lines["strata_stratad_up"] == "1"
     assert st["clients"]["by_stream"]["io"] == 1, st["clients"]
     assert st["messages_sent"] >= 3
     lat = st["latency_us"]

@@ -206,7 +206,7 @@ int lsm_table_finish(struct lsm *t, uint64_t number, struct lsm_sst_writer *w,
 		goto out;
 	}
 	if ((rv = file_sync_dir(t->dir)) ||
-	    (rv = lsm_file_open(out, t->dir, t->cache, number, info.size, info.entries, info.smallest,
+	    (rv = lsm_file_open(out, t->dir, t->cache, !t->o.no_mmap_reads, number, info.size, info.entries, info.smallest,
 				info.slen, info.largest, info.llen)))
 		(void)unlink(path);
 out:
@@ -1114,7 +1114,7 @@ static int load_manifest(struct lsm *t, struct lsm_manifest *m)
 			rv = STRATA_ECORRUPT;
 			break;
 		}
-		rv = lsm_file_open(&f, t->dir, t->cache, mf->number, mf->size, mf->entries, mf->smallest,
+		rv = lsm_file_open(&f, t->dir, t->cache, !t->o.no_mmap_reads, mf->number, mf->size, mf->entries, mf->smallest,
 				   mf->slen, mf->largest, mf->llen);
 		if (rv == STRATA_ENOT_FOUND)
 			rv = STRATA_ECORRUPT; /* the manifest names a missing table */

@@ -426,6 +426,8 @@ Test(lsm, model_randomized_across_flushes_compactions_reopens)
 				if (st.level[l].files && l > deepest)
 					deepest = l;
 			CHECK_OK(lsm_close(t));
+			/* every other run reads with pread instead of mappings */
+			o.no_mmap_reads = !o.no_mmap_reads;
 			t = open_tree(&o);
 			reopens++;
 			check_all(t, &m);

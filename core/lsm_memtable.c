@@ -46,6 +46,12 @@ struct lsm_memtable {
 	uint32_t rnd;               /* writer only */
 	_Atomic int height;         /* current max height */
 	struct node *head;
+	/* writer only: the last node added and, per level, the node whose link
+	 * at that level would precede a node added right after it. While that
+	 * node is the tail, an ascending add (fill in key order) links there
+	 * without a search. */
+	struct node *last;
+	struct node *last_prev[MAX_HEIGHT];
 };
 
 static inline const uint8_t *node_key(const struct node *n)
@@ -177,7 +183,13 @@ int lsm_memtable_add(struct lsm_memtable *m, uint64_t seq, int type, const void 
 		     const void *val, size_t vlen)
 {
 	struct node *prev[MAX_HEIGHT];
-	find_ge(m, key, klen, seq, prev);
+	/* Appending after the tail: the links to update are exactly those that
+	 * led to the tail (invariant 3: nothing is ever unlinked; one writer). */
+	if (m->last && !atomic_load_explicit(&m->last->next[0], memory_order_relaxed) &&
+	    node_cmp(m->last, key, klen, seq) < 0)
+		memcpy(prev, m->last_prev, sizeof(prev));
+	else
+		find_ge(m, key, klen, seq, prev);
 	int h = random_height(m);
 	struct node *n = node_new(m, h, klen, type == LSM_TYPE_PUT ? vlen : 0);
 	if (!n)
@@ -190,9 +202,9 @@ int lsm_memtable_add(struct lsm_memtable *m, uint64_t seq, int type, const void 
 	else
 		n->vlen = 0;
 	int cur = atomic_load_explicit(&m->height, memory_order_relaxed);
+	for (int i = cur; i < MAX_HEIGHT; i++)
+		prev[i] = m->head; /* levels nothing reaches yet */
 	if (h > cur) {
-		for (int i = cur; i < h; i++)
-			prev[i] = m->head;
 		/* Readers that see the new height before the links find NULL
 		 * links at the head there and just go down a level. */
 		atomic_store_explicit(&m->height, h, memory_order_release);
@@ -203,6 +215,9 @@ int lsm_memtable_add(struct lsm_memtable *m, uint64_t seq, int type, const void 
 				      memory_order_relaxed);
 		atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
 	}
+	m->last = n;
+	for (int i = 0; i < MAX_HEIGHT; i++)
+		m->last_prev[i] = i < h ? n : prev[i];
 	atomic_fetch_add_explicit(&m->bytes, klen + vlen + 32 + (size_t)h * 8, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
 	return 0;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bloom.h"
 #include "core/lsm_coding.h"
 #include "strata/error.h"
 
@@ -52,7 +53,23 @@ struct lsm_memtable {
 	 * without a search. */
 	struct node *last;
 	struct node *last_prev[MAX_HEIGHT];
+	/* Bloom filter of the keys (NULL: none): words are set by the writer
+	 * before the node is linked (release), so a reader that can see an
+	 * entry sees its bits. */
+	_Atomic uint64_t *filter;
+	size_t filter_mask;         /* words - 1 */
 };
+
+/* Word and bit mask of a key's filter probes: 3 bits of one word. */
+static inline size_t filter_word(const struct lsm_memtable *m, uint64_t h)
+{
+	return (size_t)(h >> 32) & m->filter_mask;
+}
+static inline uint64_t filter_bits(uint64_t h)
+{
+	uint32_t l = (uint32_t)h;
+	return (1ull << (l & 63)) | (1ull << ((l >> 6) & 63)) | (1ull << ((l >> 12) & 63));
+}
 
 static inline const uint8_t *node_key(const struct node *n)
 {
@@ -102,16 +119,30 @@ static struct node *node_new(struct lsm_memtable *m, int height, size_t klen, si
 	return n;
 }
 
-int lsm_memtable_new(struct lsm_memtable **out)
+int lsm_memtable_new(struct lsm_memtable **out) { return lsm_memtable_new_ex(out, 0); }
+
+int lsm_memtable_new_ex(struct lsm_memtable **out, size_t filter_bits_wanted)
 {
 	struct lsm_memtable *m = calloc(1, sizeof(*m));
 	if (!m)
 		return STRATA_ENOMEM;
+	if (filter_bits_wanted) {
+		size_t words = 1;
+		while (words * 64 < filter_bits_wanted && words < ((size_t)1 << 20))
+			words *= 2;
+		m->filter = calloc(words, sizeof(*m->filter));
+		if (!m->filter) {
+			free(m);
+			return STRATA_ENOMEM;
+		}
+		m->filter_mask = words - 1;
+	}
 	atomic_init(&m->refs, 1);
 	m->rnd = 0x2545F491u;
 	atomic_init(&m->height, 1);
 	m->head = node_new(m, MAX_HEIGHT, 0, 0);
 	if (!m->head) {
+		free((void *)m->filter);
 		free(m);
 		return STRATA_ENOMEM;
 	}
@@ -134,6 +165,7 @@ void lsm_memtable_unref(struct lsm_memtable *m)
 		free(b);
 		b = p;
 	}
+	free((void *)m->filter);
 	free(m);
 }
 
@@ -201,6 +233,12 @@ int lsm_memtable_add(struct lsm_memtable *m, uint64_t seq, int type, const void 
 		memcpy((uint8_t *)node_val(n), val, vlen);
 	else
 		n->vlen = 0;
+	if (m->filter) {
+		uint64_t kh = bloom_hash(key, klen);
+		_Atomic uint64_t *w = &m->filter[filter_word(m, kh)];
+		atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | filter_bits(kh),
+				      memory_order_relaxed); /* one writer; published below */
+	}
 	int cur = atomic_load_explicit(&m->height, memory_order_relaxed);
 	for (int i = cur; i < MAX_HEIGHT; i++)
 		prev[i] = m->head; /* levels nothing reaches yet */
@@ -221,6 +259,17 @@ int lsm_memtable_add(struct lsm_memtable *m, uint64_t seq, int type, const void 
 	atomic_fetch_add_explicit(&m->bytes, klen + vlen + 32 + (size_t)h * 8, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
 	return 0;
+}
+
+int lsm_memtable_get_h(struct lsm_memtable *m, const void *key, size_t klen, uint64_t hash,
+		       uint64_t snap, int *type, const void **val, size_t *vlen)
+{
+	if (m->filter) {
+		uint64_t b = filter_bits(hash);
+		if ((atomic_load_explicit(&m->filter[filter_word(m, hash)], memory_order_relaxed) & b) != b)
+			return 0;
+	}
+	return lsm_memtable_get(m, key, klen, snap, type, val, vlen);
 }
 
 int lsm_memtable_get(struct lsm_memtable *m, const void *key, size_t klen, uint64_t snap,

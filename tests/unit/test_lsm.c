@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <stdint.h>
 
+#include "core/bloom.h"
 #include "core/lsm_coding.h"
 #include "core/lsm_memtable.h"
 #include "core/stats.h"
@@ -579,10 +580,10 @@ Test(lsm, group_commit_shares_fsyncs)
  * mixed with adds in the middle, before the head and of newer versions of
  * the tail key: the skiplist stays ordered at every level (gets find every
  * key, the cursor sees each key once, ascending, newest version). */
-Test(lsm, memtable_append_path_keeps_order)
+static void memtable_order(size_t filter_bits)
 {
 	struct lsm_memtable *m;
-	CHECK_OK(lsm_memtable_new(&m));
+	CHECK_OK(lsm_memtable_new_ex(&m, filter_bits));
 	enum { K = 6000 };
 	static int ver[K];
 	memset(ver, 0, sizeof(ver));
@@ -614,8 +615,12 @@ Test(lsm, memtable_append_path_keeps_order)
 		int type;
 		const void *val;
 		size_t vl;
-		int found = lsm_memtable_get(m, k, 7, seq, &type, &val, &vl);
+		int found = lsm_memtable_get_h(m, k, 7, bloom_hash(k, 7), seq, &type, &val, &vl);
 		cr_assert_eq(found, ver[key] > 0, "key %d", key);
+		cr_assert_eq(lsm_memtable_get(m, k, 7, seq, &type, &val, &vl), found);
+		/* absent keys: the filter may pass them, the lookup may not */
+		snprintf(k, sizeof(k), "x%06d", key);
+		cr_assert_eq(lsm_memtable_get_h(m, k, 7, bloom_hash(k, 7), seq, &type, &val, &vl), 0);
 		if (found) {
 			int want = snprintf(v, sizeof(v), "v%d", ver[key]);
 			cr_assert(vl == (size_t)want && memcmp(val, v, vl) == 0, "key %d", key);
@@ -644,4 +649,12 @@ Test(lsm, memtable_append_path_keeps_order)
 	cr_assert_eq(seen, want);
 	lsm_cursor_free(c);
 	lsm_memtable_unref(m);
+}
+
+Test(lsm, memtable_append_path_keeps_order) { memtable_order(0); }
+/* with a key filter: roomy, and saturated (64 bits for 6000 keys) */
+Test(lsm, memtable_filter_has_no_false_negatives)
+{
+	memtable_order(1 << 18);
+	memtable_order(64);
 }

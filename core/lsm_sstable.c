@@ -367,11 +367,13 @@ static int read_block(struct lsm_sst *r, uint64_t off, uint64_t stored, uint32_t
 		p = buf;
 	}
 	size_t len = stored - TRAILER;
-	uint8_t comp = p[len];
+	/* the CRC streams through the block from its start; the trailer is
+	 * read after it (a mapped block is not in the CPU cache yet) */
 	if (crc32c(crc32c(0, p, len), p + len, 1) != lsm_get_u32(p + len + 1)) {
 		free(buf);
 		return corrupt();
 	}
+	uint8_t comp = p[len];
 	if (comp == COMP_RAW) {
 		if (!buf && !in_place) {
 			if (!(buf = malloc(len ? len : 1)))

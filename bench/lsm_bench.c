@@ -18,6 +18,8 @@
  *
  * Usage: lsm_bench [--num=N] [--seeks=S] [--syncs=M] [--engines=strata,rocksdb,leveldb]
  *                  [--compression=none|lz4] [--cache_mb=8] [--dir=/var/tmp/strata-lsm-bench]
+ *                  [--workloads=fillseq,fillrandom,...] (a subset, for profiling;
+ *                  the reads always run after fillrandom and overwrite)
  * compression lz4 = LZ4 on Strata and RocksDB, Snappy on LevelDB (it has no LZ4).
  * Output: one "bench=lsm ..." line per workload and engine, then a table.
  */
@@ -46,6 +48,8 @@ static uint64_t num = 1000000, seeks = 0, syncs = 10000;
 static size_t cache_mb = 8;
 static bool compress_on = false;
 static const char *dir_base = "/var/tmp/strata-lsm-bench";
+static const char *only = NULL; /* --workloads: NULL = all */
+static bool want(const char *w) { return !only || strstr(only, w); }
 static char *valpool;
 #define VALPOOL (1u << 20)
 
@@ -482,15 +486,21 @@ static void run_engine(int e)
 	ran[e] = true;
 
 	/* fillseq */
-	snprintf(dir, sizeof(dir), "%s/%s-seq", dir_base, en->name);
-	en->destroy(dir);
-	if ((rv = en->open(&db, dir)))
-		die(en->name, "open", rv);
-	fill(e, db, W_FILLSEQ, num, false, false);
-	en->close(db);
-	en->destroy(dir);
+	if (want("fillseq")) {
+		snprintf(dir, sizeof(dir), "%s/%s-seq", dir_base, en->name);
+		en->destroy(dir);
+		if ((rv = en->open(&db, dir)))
+			die(en->name, "open", rv);
+		fill(e, db, W_FILLSEQ, num, false, false);
+		en->close(db);
+		en->destroy(dir);
+	}
+	if (!want("fillrandom") && !want("overwrite") && !want("readrandom") &&
+	    !want("seekrandom"))
+		goto sync;
 
-	/* fillrandom, overwrite, readrandom, seekrandom on one db */
+	/* fillrandom, overwrite, readrandom, seekrandom on one db (the fills
+	 * always run: the reads need them) */
 	snprintf(dir, sizeof(dir), "%s/%s-rand", dir_base, en->name);
 	en->destroy(dir);
 	if ((rv = en->open(&db, dir)))
@@ -503,7 +513,7 @@ static void run_engine(int e)
 	uint64_t found = 0;
 	rng_seed(7);
 	double t0 = now_s();
-	for (uint64_t i = 0; i < num; i++) {
+	for (uint64_t i = 0; i < (want("readrandom") ? num : 0); i++) {
 		bool f;
 		make_key(k, rng_next() % num);
 		if ((rv = en->get(db, k, &f)))
@@ -511,12 +521,13 @@ static void run_engine(int e)
 		found += f;
 	}
 	snprintf(extra, sizeof(extra), "found=%" PRIu64, found);
-	report(e, W_READRANDOM, num, now_s() - t0, extra);
+	if (want("readrandom"))
+		report(e, W_READRANDOM, num, now_s() - t0, extra);
 
 	uint64_t entries = 0;
 	rng_seed(8);
 	t0 = now_s();
-	for (uint64_t i = 0; i < seeks; i++) {
+	for (uint64_t i = 0; i < (want("seekrandom") ? seeks : 0); i++) {
 		int got;
 		make_key(k, rng_next() % num);
 		if ((rv = en->seek(db, k, SEEK_NEXTS, &got)))
@@ -534,10 +545,14 @@ static void run_engine(int e)
 					l ? "/" : "", st.level[l].files);
 		snprintf(extra + off, sizeof(extra) - (size_t)off, " imm=%" PRIu64, st.immutables);
 	}
-	report(e, W_SEEKRANDOM, seeks, secs, extra);
+	if (want("seekrandom"))
+		report(e, W_SEEKRANDOM, seeks, secs, extra);
 	en->close(db);
 	en->destroy(dir);
 
+sync:
+	if (!want("fillsync"))
+		return;
 	/* fillsync */
 	snprintf(dir, sizeof(dir), "%s/%s-sync", dir_base, en->name);
 	en->destroy(dir);
@@ -567,6 +582,8 @@ int main(int argc, char **argv)
 			cache_mb = strtoull(a + 11, NULL, 10);
 		else if (!strncmp(a, "--dir=", 6))
 			dir_base = a + 6;
+		else if (!strncmp(a, "--workloads=", 12))
+			only = a + 12;
 		else {
 			fprintf(stderr, "usage: see bench/lsm_bench.c\n");
 			return 2;

@@ -130,6 +130,46 @@ int file_allocate(struct sfile *f, uint64_t off, uint64_t len);
  * range is overwritten with zeros, which counts as a write). */
 int file_punch_hole(struct sfile *f, uint64_t off, uint64_t len);
 
+/* ---- read-only mappings ---------------------------------------------------- */
+
+/*
+ * A read-only shared mapping of the first len bytes of a file that does not
+ * change while mapped (an SSTable: written once, then only read). Reads
+ * through it hand out pointers into the page cache: no syscall, no copy.
+ * Each file_map_read still
+ *   - is checked against the fault table as a FILE_OP_READ of the file's
+ *     path (FILE_FAULT_ERROR and FILE_FAULT_TORN fail it with their errno and
+ *     hand out nothing; FILE_FAULT_SHORT has nothing to shorten: no effect),
+ *   - counts as one read of len bytes in core_stats()->io (latency 0: the
+ *     page faults, if any, happen when the caller touches the bytes; no
+ *     queue-depth change) and emits ReadCompleted like file_pread would.
+ * The mapping stays valid after the file is unlinked or replaced by a
+ * rename; it must be unmapped before f is closed.
+ * Caveat (as for any mmap reader, LevelDB's and RocksDB's included): an I/O
+ * error of the device while the caller touches a mapped page, or the file
+ * being truncated by someone else, raises SIGBUS instead of an error code.
+ * Thread-safety: file_map_read may be called from any number of threads.
+ */
+struct file_map;
+
+/* Maps [0, len) of f read-only (len > 0, at most the file's size).
+ *   STRATA_EBAD_REQUEST  f NULL, len 0, or a FILE_DIRECT file
+ *   STRATA_ENOMEM        no address space (mmap ENOMEM), or malloc
+ *   STRATA_EIO           anything else mmap refuses */
+int file_map(struct sfile *f, uint64_t len, struct file_map **out);
+
+/* Sets *p to the bytes [off, off + len) of the mapping (valid until
+ * file_unmap). STRATA_ENOT_FOUND if the range is not inside the mapping
+ * (nothing counted), STRATA_EBAD_REQUEST for NULL arguments, injected
+ * faults as above. */
+int file_map_read(struct file_map *m, uint64_t off, size_t len, const void **p);
+
+/* Mapped length. */
+uint64_t file_map_len(const struct file_map *m);
+
+/* Unmaps and frees m. NULL is a no-op. */
+void file_unmap(struct file_map *m);
+
 /* ---- io_uring ------------------------------------------------------------ */
 
 struct file_ring;

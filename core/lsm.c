@@ -206,7 +206,7 @@ int lsm_table_finish(struct lsm *t, uint64_t number, struct lsm_sst_writer *w,
 		goto out;
 	}
 	if ((rv = file_sync_dir(t->dir)) ||
-	    (rv = lsm_file_open(out, t->dir, t->cache, number, info.size, info.entries, info.smallest,
+	    (rv = lsm_file_open(out, t->dir, t->cache, !t->o.no_mmap_reads, number, info.size, info.entries, info.smallest,
 				info.slen, info.largest, info.llen)))
 		(void)unlink(path);
 out:
@@ -479,6 +479,16 @@ static void stall_set(struct lsm *t, enum lsm_stall_state s, const char *reason,
 	emit_rare(&ev);
 }
 
+/* Bits of a live memtable's key filter: about 8 per 32 bytes it may hold
+ * (4 MiB: 1 Mibit, 128 KiB; 20+ bits a key for db_bench's 116-byte
+ * entries), so gets of keys it lacks (most, once a tree outgrows its
+ * memtable) skip the skiplist walk. */
+static size_t mem_filter_bits(const struct lsm *t)
+{
+	size_t bits = t->o.memtable_bytes / 4;
+	return bits < ((size_t)1 << 26) ? bits : (size_t)1 << 26; /* at most 8 MiB */
+}
+
 /* Switches to a new memtable and WAL. Holds write_mu and mu; drops mu while
  * creating the file. */
 static int switch_memtable(struct lsm *t)
@@ -490,7 +500,7 @@ static int switch_memtable(struct lsm *t)
 	struct lsm_wal *w = NULL;
 	struct lsm_memtable *m = NULL;
 	int rv = lsm_wal_create(&w, path, t->dir);
-	if (!rv && (rv = lsm_memtable_new(&m)) != 0) {
+	if (!rv && (rv = lsm_memtable_new_ex(&m, mem_filter_bits(t))) != 0) {
 		lsm_wal_unref(w);
 		(void)unlink(path);
 	}
@@ -777,13 +787,14 @@ int lsm_get(struct lsm *t, const void *key, size_t klen, void **val, size_t *vle
 	*vlen = 0;
 	lsm_count(&t->st.gets, 1);
 	stat_add(&core_stats()->lsm.gets, 1);
+	uint64_t hash = bloom_hash(key, klen);
 	struct lsm_pin p;
 	pin_take(t, &p);
 	int rv = STRATA_ENOT_FOUND, type = 0;
 	for (size_t i = 0; i < p.nmems; i++) {
 		const void *mv;
 		size_t mvlen;
-		if (lsm_memtable_get(p.mems[i], key, klen, p.snap, &type, &mv, &mvlen)) {
+		if (lsm_memtable_get_h(p.mems[i], key, klen, hash, p.snap, &type, &mv, &mvlen)) {
 			lsm_count(&t->st.memtable_hits, 1);
 			if (type == LSM_TYPE_DEL)
 				goto out;
@@ -799,7 +810,6 @@ int lsm_get(struct lsm *t, const void *key, size_t klen, void **val, size_t *vle
 			goto out;
 		}
 	}
-	uint64_t hash = bloom_hash(key, klen);
 	for (int l = 0; l < LSM_MAX_LEVELS; l++) {
 		size_t i = 0, end = p.v->n[l];
 		if (l > 0) {
@@ -1114,7 +1124,7 @@ static int load_manifest(struct lsm *t, struct lsm_manifest *m)
 			rv = STRATA_ECORRUPT;
 			break;
 		}
-		rv = lsm_file_open(&f, t->dir, t->cache, mf->number, mf->size, mf->entries, mf->smallest,
+		rv = lsm_file_open(&f, t->dir, t->cache, !t->o.no_mmap_reads, mf->number, mf->size, mf->entries, mf->smallest,
 				   mf->slen, mf->largest, mf->llen);
 		if (rv == STRATA_ENOT_FOUND)
 			rv = STRATA_ECORRUPT; /* the manifest names a missing table */
@@ -1342,7 +1352,7 @@ int lsm_open(struct lsm **out, const char *dir, const char *name, const struct l
 	if (t->o.block_cache_bytes != SIZE_MAX)
 		t->cache = lsm_cache_new(t->o.block_cache_bytes);
 	if (!t->current || (t->o.block_cache_bytes != SIZE_MAX && !t->cache) ||
-	    (rv = lsm_memtable_new(&t->mem)) != 0) {
+	    (rv = lsm_memtable_new_ex(&t->mem, mem_filter_bits(t))) != 0) {
 		rv = STRATA_ENOMEM;
 		goto fail;
 	}

@@ -75,6 +75,12 @@ struct lsm_options {
 	double wa_alert_threshold;    /* WriteAmplificationAlert level; 0 = off */
 	size_t block_cache_bytes;     /* cache of uncompressed data blocks [8 MiB];
 				       * SIZE_MAX = no cache */
+	bool no_mmap_reads;           /* false: SSTables are read through read-only
+				       * mappings (file_map): raw blocks used in
+				       * place, CRC checked on every read, only
+				       * decompressed blocks cached; a device error
+				       * while touching a mapped page is SIGBUS, not
+				       * STRATA_EIO. true: pread every block miss */
 };
 
 /* Per-write options; NULL means "the tree's sync mode". */

@@ -134,8 +134,8 @@ static inline void lsm_count(_Atomic uint64_t *c, uint64_t n)
 
 /* Opens DIR/number.sst and makes a file with one reference; smallest/largest
  * are copied. cache (may be NULL) is the tree's block cache, which must
- * outlive the file. STRATA_ENOMEM, lsm_sst_open's errors. */
-int lsm_file_open(struct lsm_file **out, const char *dir, struct lsm_cache *cache,
+ * outlive the file. map: read it through a mapping (lsm_sst_open_ex). STRATA_ENOMEM, lsm_sst_open's errors. */
+int lsm_file_open(struct lsm_file **out, const char *dir, struct lsm_cache *cache, bool map,
 		  uint64_t number, uint64_t size, uint64_t entries, const void *smallest,
 		  size_t slen, const void *largest, size_t llen);
 void lsm_file_ref(struct lsm_file *f);

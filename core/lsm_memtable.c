@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/bloom.h"
 #include "core/lsm_coding.h"
 #include "strata/error.h"
 
@@ -46,7 +47,29 @@ struct lsm_memtable {
 	uint32_t rnd;               /* writer only */
 	_Atomic int height;         /* current max height */
 	struct node *head;
+	/* writer only: the last node added and, per level, the node whose link
+	 * at that level would precede a node added right after it. While that
+	 * node is the tail, an ascending add (fill in key order) links there
+	 * without a search. */
+	struct node *last;
+	struct node *last_prev[MAX_HEIGHT];
+	/* Bloom filter of the keys (NULL: none): words are set by the writer
+	 * before the node is linked (release), so a reader that can see an
+	 * entry sees its bits. */
+	_Atomic uint64_t *filter;
+	size_t filter_mask;         /* words - 1 */
 };
+
+/* Word and bit mask of a key's filter probes: 3 bits of one word. */
+static inline size_t filter_word(const struct lsm_memtable *m, uint64_t h)
+{
+	return (size_t)(h >> 32) & m->filter_mask;
+}
+static inline uint64_t filter_bits(uint64_t h)
+{
+	uint32_t l = (uint32_t)h;
+	return (1ull << (l & 63)) | (1ull << ((l >> 6) & 63)) | (1ull << ((l >> 12) & 63));
+}
 
 static inline const uint8_t *node_key(const struct node *n)
 {
@@ -96,16 +119,30 @@ static struct node *node_new(struct lsm_memtable *m, int height, size_t klen, si
 	return n;
 }
 
-int lsm_memtable_new(struct lsm_memtable **out)
+int lsm_memtable_new(struct lsm_memtable **out) { return lsm_memtable_new_ex(out, 0); }
+
+int lsm_memtable_new_ex(struct lsm_memtable **out, size_t filter_bits_wanted)
 {
 	struct lsm_memtable *m = calloc(1, sizeof(*m));
 	if (!m)
 		return STRATA_ENOMEM;
+	if (filter_bits_wanted) {
+		size_t words = 1;
+		while (words * 64 < filter_bits_wanted && words < ((size_t)1 << 20))
+			words *= 2;
+		m->filter = calloc(words, sizeof(*m->filter));
+		if (!m->filter) {
+			free(m);
+			return STRATA_ENOMEM;
+		}
+		m->filter_mask = words - 1;
+	}
 	atomic_init(&m->refs, 1);
 	m->rnd = 0x2545F491u;
 	atomic_init(&m->height, 1);
 	m->head = node_new(m, MAX_HEIGHT, 0, 0);
 	if (!m->head) {
+		free((void *)m->filter);
 		free(m);
 		return STRATA_ENOMEM;
 	}
@@ -128,6 +165,7 @@ void lsm_memtable_unref(struct lsm_memtable *m)
 		free(b);
 		b = p;
 	}
+	free((void *)m->filter);
 	free(m);
 }
 
@@ -177,7 +215,13 @@ int lsm_memtable_add(struct lsm_memtable *m, uint64_t seq, int type, const void 
 		     const void *val, size_t vlen)
 {
 	struct node *prev[MAX_HEIGHT];
-	find_ge(m, key, klen, seq, prev);
+	/* Appending after the tail: the links to update are exactly those that
+	 * led to the tail (invariant 3: nothing is ever unlinked; one writer). */
+	if (m->last && !atomic_load_explicit(&m->last->next[0], memory_order_relaxed) &&
+	    node_cmp(m->last, key, klen, seq) < 0)
+		memcpy(prev, m->last_prev, sizeof(prev));
+	else
+		find_ge(m, key, klen, seq, prev);
 	int h = random_height(m);
 	struct node *n = node_new(m, h, klen, type == LSM_TYPE_PUT ? vlen : 0);
 	if (!n)
@@ -189,10 +233,16 @@ int lsm_memtable_add(struct lsm_memtable *m, uint64_t seq, int type, const void 
 		memcpy((uint8_t *)node_val(n), val, vlen);
 	else
 		n->vlen = 0;
+	if (m->filter) {
+		uint64_t kh = bloom_hash(key, klen);
+		_Atomic uint64_t *w = &m->filter[filter_word(m, kh)];
+		atomic_store_explicit(w, atomic_load_explicit(w, memory_order_relaxed) | filter_bits(kh),
+				      memory_order_relaxed); /* one writer; published below */
+	}
 	int cur = atomic_load_explicit(&m->height, memory_order_relaxed);
+	for (int i = cur; i < MAX_HEIGHT; i++)
+		prev[i] = m->head; /* levels nothing reaches yet */
 	if (h > cur) {
-		for (int i = cur; i < h; i++)
-			prev[i] = m->head;
 		/* Readers that see the new height before the links find NULL
 		 * links at the head there and just go down a level. */
 		atomic_store_explicit(&m->height, h, memory_order_release);
@@ -203,9 +253,23 @@ int lsm_memtable_add(struct lsm_memtable *m, uint64_t seq, int type, const void 
 				      memory_order_relaxed);
 		atomic_store_explicit(&prev[i]->next[i], n, memory_order_release);
 	}
+	m->last = n;
+	for (int i = 0; i < MAX_HEIGHT; i++)
+		m->last_prev[i] = i < h ? n : prev[i];
 	atomic_fetch_add_explicit(&m->bytes, klen + vlen + 32 + (size_t)h * 8, memory_order_relaxed);
 	atomic_fetch_add_explicit(&m->entries, 1, memory_order_relaxed);
 	return 0;
+}
+
+int lsm_memtable_get_h(struct lsm_memtable *m, const void *key, size_t klen, uint64_t hash,
+		       uint64_t snap, int *type, const void **val, size_t *vlen)
+{
+	if (m->filter) {
+		uint64_t b = filter_bits(hash);
+		if ((atomic_load_explicit(&m->filter[filter_word(m, hash)], memory_order_relaxed) & b) != b)
+			return 0;
+	}
+	return lsm_memtable_get(m, key, klen, snap, type, val, vlen);
 }
 
 int lsm_memtable_get(struct lsm_memtable *m, const void *key, size_t klen, uint64_t snap,

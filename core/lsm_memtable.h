@@ -22,6 +22,11 @@ struct lsm_memtable;
 
 /* A new empty memtable with one reference. STRATA_ENOMEM. */
 int lsm_memtable_new(struct lsm_memtable **out);
+/* The same with a bloom filter of about filter_bits bits (rounded up to a
+ * power of two, at most 64 Mibit; 0 = none) over the keys added, so lookups of absent keys
+ * (lsm_memtable_get_h) mostly skip the skiplist. Blocked: one 64-bit word
+ * per key, 3 bits in it. */
+int lsm_memtable_new_ex(struct lsm_memtable **out, size_t filter_bits);
 void lsm_memtable_ref(struct lsm_memtable *m);
 /* Drops a reference; frees the memtable at the last one. NULL is a no-op. */
 void lsm_memtable_unref(struct lsm_memtable *m);
@@ -35,6 +40,10 @@ int lsm_memtable_add(struct lsm_memtable *m, uint64_t seq, int type, const void 
  * reference) if there is one, else 0. */
 int lsm_memtable_get(struct lsm_memtable *m, const void *key, size_t klen, uint64_t snap,
 		     int *type, const void **val, size_t *vlen);
+/* The same with hash = bloom_hash(key, klen) (core/bloom.h), checked against
+ * the memtable's filter first. */
+int lsm_memtable_get_h(struct lsm_memtable *m, const void *key, size_t klen, uint64_t hash,
+		       uint64_t snap, int *type, const void **val, size_t *vlen);
 
 /* Approximate bytes used (entries plus overhead) and entry count. */
 size_t lsm_memtable_bytes(const struct lsm_memtable *m);

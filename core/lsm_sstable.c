@@ -322,6 +322,7 @@ struct index_entry {
 
 struct lsm_sst {
 	struct sfile *f;
+	struct file_map *map; /* NULL: blocks are read with pread */
 	uint64_t size, entries;
 	uint8_t *index;      /* raw index block */
 	struct index_entry *blocks;
@@ -339,48 +340,69 @@ void lsm_sst_set_cache(struct lsm_sst *r, struct lsm_cache *c)
 }
 
 /* Reads a block (stored bytes + trailer) at off and verifies it. On success
- * *out (malloc'd) holds the raw (decompressed) bytes. */
+ * *out holds the raw (decompressed) bytes: malloc'd (*owned true), or, when
+ * the table is mapped, the block is stored raw and in_place is allowed, a
+ * pointer into the mapping (*owned false; valid while r is open). The CRC
+ * is checked on every call, mapped or not. */
 static int read_block(struct lsm_sst *r, uint64_t off, uint64_t stored, uint32_t raw,
-		      uint8_t **out, size_t *outlen)
+		      bool in_place, uint8_t **out, size_t *outlen, bool *owned)
 {
 	if (stored < TRAILER || stored > BLOCK_MAX || off > r->size || stored > r->size - off)
 		return corrupt();
-	uint8_t *p = malloc(stored);
-	if (!p)
-		return STRATA_ENOMEM;
-	int rv = file_pread(r->f, p, stored, off);
-	if (rv) {
-		free(p);
-		return rv == STRATA_ENOT_FOUND ? corrupt() : rv;
+	const uint8_t *p;
+	uint8_t *buf = NULL;
+	int rv;
+	if (r->map) {
+		const void *mp;
+		if ((rv = file_map_read(r->map, off, stored, &mp)))
+			return rv == STRATA_ENOT_FOUND ? corrupt() : rv;
+		p = mp;
+	} else {
+		if (!(buf = malloc(stored)))
+			return STRATA_ENOMEM;
+		if ((rv = file_pread(r->f, buf, stored, off))) {
+			free(buf);
+			return rv == STRATA_ENOT_FOUND ? corrupt() : rv;
+		}
+		p = buf;
 	}
 	size_t len = stored - TRAILER;
-	uint8_t comp = p[len];
+	/* the CRC streams through the block from its start; the trailer is
+	 * read after it (a mapped block is not in the CPU cache yet) */
 	if (crc32c(crc32c(0, p, len), p + len, 1) != lsm_get_u32(p + len + 1)) {
-		free(p);
+		free(buf);
 		return corrupt();
 	}
+	uint8_t comp = p[len];
 	if (comp == COMP_RAW) {
-		*out = p;
+		if (!buf && !in_place) {
+			if (!(buf = malloc(len ? len : 1)))
+				return STRATA_ENOMEM;
+			memcpy(buf, p, len);
+		}
+		*owned = buf != NULL;
+		*out = buf ? buf : (uint8_t *)p;
 		*outlen = len;
 		return 0;
 	}
 	if (comp != COMP_LZ4 || raw == 0 || raw > BLOCK_MAX) {
-		free(p);
+		free(buf);
 		return corrupt();
 	}
 	uint8_t *d = malloc(raw);
 	if (!d) {
-		free(p);
+		free(buf);
 		return STRATA_ENOMEM;
 	}
 	int n = LZ4_decompress_safe((const char *)p, (char *)d, (int)len, (int)raw);
-	free(p);
+	free(buf);
 	if (n != (int)raw) {
 		free(d);
 		return corrupt();
 	}
 	*out = d;
 	*outlen = raw;
+	*owned = true;
 	return 0;
 }
 
@@ -414,6 +436,11 @@ static int parse_index(struct lsm_sst *r, size_t len)
 
 int lsm_sst_open(struct lsm_sst **out, const char *path)
 {
+	return lsm_sst_open_ex(out, path, false);
+}
+
+int lsm_sst_open_ex(struct lsm_sst **out, const char *path, bool map)
+{
 	struct lsm_sst *r = calloc(1, sizeof(*r));
 	if (!r)
 		return STRATA_ENOMEM;
@@ -440,8 +467,14 @@ int lsm_sst_open(struct lsm_sst **out, const char *path)
 	uint64_t ioff = lsm_get_u64(ft + 16), isize = lsm_get_u64(ft + 24);
 	uint64_t foff = lsm_get_u64(ft + 32), fsize = lsm_get_u64(ft + 40);
 	r->entries = lsm_get_u64(ft + 48);
-	if ((rv = read_block(r, ioff, isize, 0, &r->index, &ilen)) ||
-	    (rv = read_block(r, foff, fsize, 0, &r->filter, &r->flen)) || (rv = parse_index(r, ilen)))
+	/* Index and filter are copied (verified once, here): they are used on
+	 * every lookup. A failed mapping leaves the pread path. */
+	bool owned;
+	if (map && file_map(r->f, r->size, &r->map) != 0)
+		r->map = NULL;
+	if ((rv = read_block(r, ioff, isize, 0, false, &r->index, &ilen, &owned)) ||
+	    (rv = read_block(r, foff, fsize, 0, false, &r->filter, &r->flen, &owned)) ||
+	    (rv = parse_index(r, ilen)))
 		goto fail;
 	*out = r;
 	return 0;
@@ -454,6 +487,7 @@ void lsm_sst_close(struct lsm_sst *r)
 {
 	if (!r)
 		return;
+	file_unmap(r->map);
 	(void)file_close(r->f); /* read-only: nothing to lose */
 	free(r->index);
 	free(r->blocks);
@@ -462,6 +496,7 @@ void lsm_sst_close(struct lsm_sst *r)
 }
 
 uint64_t lsm_sst_entries(const struct lsm_sst *r) { return r->entries; }
+bool lsm_sst_mapped(const struct lsm_sst *r) { return r->map != NULL; }
 uint64_t lsm_sst_file_size(const struct lsm_sst *r) { return r->size; }
 
 bool lsm_sst_may_contain(const struct lsm_sst *r, uint64_t key_hash)
@@ -483,13 +518,14 @@ static size_t find_block(const struct lsm_sst *r, const void *key, size_t klen)
 	return lo;
 }
 
-/* A decoded data block: its bytes are owned (ce NULL) or a referenced
- * cache entry's. */
+/* A decoded data block: its bytes are a referenced cache entry's (ce), owned
+ * (malloc'd), or in the table's mapping (neither). */
 struct block {
 	uint8_t *data;
 	size_t len;          /* entries area length */
 	const uint8_t *offs; /* u32 offsets */
 	uint32_t count;
+	bool owned;
 	struct lsm_cache_entry *ce;
 	struct lsm_cache *cache;
 };
@@ -498,8 +534,9 @@ static void block_release(struct block *b)
 {
 	if (b->ce)
 		lsm_cache_release(b->cache, b->ce);
-	else
+	else if (b->owned)
 		free(b->data);
+	b->owned = false;
 	b->data = NULL;
 	b->ce = NULL;
 }
@@ -520,11 +557,43 @@ static bool block_parse(struct block *b, uint8_t *d, size_t len)
 }
 
 /* Loads data block bi: from the cache when there, else read, verified and
- * (fill) inserted. Only verified, well-formed blocks enter the cache. */
+ * (fill) inserted. Only verified, well-formed blocks enter the cache. A
+ * mapped table serves blocks stored raw straight from the mapping, verified
+ * on every load, and caches only decompressed blocks (as LevelDB does with
+ * mmap'd tables: the page cache holds them already). */
 static int block_load(struct lsm_sst *r, size_t bi, struct block *b, bool fill)
 {
+	const struct index_entry *ie = &r->blocks[bi];
 	b->ce = NULL;
+	b->owned = false;
 	b->cache = r->cache;
+	bool in_place = r->map && ie->stored >= TRAILER && ie->stored - TRAILER == ie->raw;
+	if (in_place) {
+		uint8_t *d;
+		size_t len;
+		bool owned;
+		int rv = read_block(r, ie->off, ie->stored, ie->raw, true, &d, &len, &owned);
+		if (rv)
+			return rv;
+		b->owned = owned;
+		if (!block_parse(b, d, len)) {
+			if (owned)
+				free(d);
+			b->owned = false;
+			b->data = NULL;
+			return corrupt();
+		}
+		if (owned && r->cache && fill) { /* stored compressed after all */
+			struct lsm_cache_entry *e = lsm_cache_insert(r->cache, r->cache_id, ie->off, d, len);
+			b->owned = false;
+			if (!e) {
+				b->data = NULL;
+				return STRATA_ENOMEM;
+			}
+			b->ce = e;
+		}
+		return 0;
+	}
 	if (r->cache) {
 		struct lsm_cache_entry *e = lsm_cache_lookup(r->cache, r->cache_id, r->blocks[bi].off);
 		if (e) {
@@ -535,18 +604,23 @@ static int block_load(struct lsm_sst *r, size_t bi, struct block *b, bool fill)
 	}
 	uint8_t *d;
 	size_t len;
-	int rv = read_block(r, r->blocks[bi].off, r->blocks[bi].stored, r->blocks[bi].raw, &d, &len);
+	bool owned;
+	int rv = read_block(r, ie->off, ie->stored, ie->raw, false, &d, &len, &owned);
 	if (rv)
 		return rv;
 	if (!block_parse(b, d, len)) {
 		free(d);
+		b->data = NULL;
 		return corrupt();
 	}
+	b->owned = true;
 	if (r->cache && fill) {
-		struct lsm_cache_entry *e =
-			lsm_cache_insert(r->cache, r->cache_id, r->blocks[bi].off, d, len);
-		if (!e)
+		struct lsm_cache_entry *e = lsm_cache_insert(r->cache, r->cache_id, ie->off, d, len);
+		b->owned = false;
+		if (!e) {
+			b->data = NULL;
 			return STRATA_ENOMEM;
+		}
 		b->ce = e;
 	}
 	return 0;

@@ -18,7 +18,8 @@
  *                                      u64 entries, u32 crc32c of the
  *                                      preceding 56 bytes, u32 zero
  *
- * Every block read verifies its CRC before anything in it is used: a
+ * Every block read verifies its CRC before anything in it is used (a block
+ * served by the block cache was verified when it entered it): a
  * mismatch, or any malformed length or offset, is STRATA_ECORRUPT, never
  * wrong data. Keys in a table are unique and strictly ascending.
  *
@@ -78,6 +79,13 @@ struct lsm_sst;
 /* Opens the table at path: reads and verifies footer, index and filter.
  * STRATA_ENOT_FOUND (no file), STRATA_ECORRUPT, file layer errors. */
 int lsm_sst_open(struct lsm_sst **out, const char *path);
+/* The same; map: read data blocks through a read-only mapping of the file
+ * (core/file.h file_map) instead of pread. Blocks stored raw are then used
+ * in place, their CRC checked on every load, and only decompressed blocks
+ * enter the block cache. Falls back to pread when the mapping fails. */
+int lsm_sst_open_ex(struct lsm_sst **out, const char *path, bool map);
+/* Whether r reads through a mapping. */
+bool lsm_sst_mapped(const struct lsm_sst *r);
 void lsm_sst_close(struct lsm_sst *r);
 
 uint64_t lsm_sst_entries(const struct lsm_sst *r);

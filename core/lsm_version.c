@@ -27,7 +27,7 @@ void lsm_file_path(char *buf, size_t len, const char *dir, uint64_t number, bool
 	snprintf(buf, len, "%s/%016" PRIx64 ".sst%s", dir, number, tmp ? ".tmp" : "");
 }
 
-int lsm_file_open(struct lsm_file **out, const char *dir, struct lsm_cache *cache,
+int lsm_file_open(struct lsm_file **out, const char *dir, struct lsm_cache *cache, bool map,
 		  uint64_t number, uint64_t size, uint64_t entries, const void *smallest,
 		  size_t slen, const void *largest, size_t llen)
 {
@@ -48,7 +48,7 @@ int lsm_file_open(struct lsm_file **out, const char *dir, struct lsm_cache *cach
 	f->number = number;
 	f->size = size;
 	f->entries = entries;
-	if ((rv = lsm_sst_open(&f->sst, f->path)))
+	if ((rv = lsm_sst_open_ex(&f->sst, f->path, map)))
 		goto fail;
 	if (cache)
 		lsm_sst_set_cache(f->sst, cache);

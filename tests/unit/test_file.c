@@ -721,3 +721,95 @@ Test(iostats, rate_window_with_explicit_clock)
 	r = rate_window_per_sec(&w, t0 + 200 * S + 2000);
 	cr_assert(r > 29.9 && r < 30.1, "rate %f", r);
 }
+
+/* ---- read-only mappings ---- */
+
+Test(file, map_reads_counted_and_bounded)
+{
+	struct sfile *f = open_new();
+	char a[10000];
+	fill(a, sizeof(a), 5);
+	cr_assert_eq(file_pwrite(f, a, sizeof(a), 0), 0);
+	cr_assert_eq(file_close(f), 0);
+	cr_assert_eq(file_open(&f, path, FILE_RDONLY, "sst"), 0);
+	struct file_map *m = NULL;
+	cr_assert_eq(file_map(f, 0, &m), STRATA_EBAD_REQUEST);
+	cr_assert_eq(file_map(f, sizeof(a), &m), 0);
+	cr_assert_eq(file_map_len(m), sizeof(a));
+	uint64_t reads = core_stats()->io.reads, bytes = core_stats()->io.bytes_read;
+	const void *p = NULL;
+	cr_assert_eq(file_map_read(m, 5000, 4000, &p), 0);
+	cr_assert_arr_eq(p, a + 5000, 4000);
+	cr_assert_eq(file_map_read(m, 0, sizeof(a), &p), 0);
+	cr_assert_arr_eq(p, a, sizeof(a));
+	cr_assert_eq(core_stats()->io.reads, reads + 2);
+	cr_assert_eq(core_stats()->io.bytes_read, bytes + 4000 + sizeof(a));
+	/* out of the mapping: refused, nothing counted */
+	cr_assert_eq(file_map_read(m, 9000, 1001, &p), STRATA_ENOT_FOUND);
+	cr_assert_null(p);
+	cr_assert_eq(file_map_read(m, UINT64_MAX, 1, &p), STRATA_ENOT_FOUND);
+	cr_assert_eq(file_map_read(m, 0, 1, NULL), STRATA_EBAD_REQUEST);
+	cr_assert_eq(core_stats()->io.reads, reads + 2);
+	file_unmap(m);
+	file_unmap(NULL);
+	cr_assert_eq(file_close(f), 0);
+}
+
+Test(file, map_reads_take_injected_faults)
+{
+	struct sfile *f = open_new();
+	char a[4096];
+	fill(a, sizeof(a), 6);
+	cr_assert_eq(file_pwrite(f, a, sizeof(a), 0), 0);
+	struct file_map *m;
+	cr_assert_eq(file_map(f, sizeof(a), &m), 0);
+	struct file_fault rd = {.ops = FILE_OP_READ, .path_contains = "f.dat", .nth = 2,
+				.kind = FILE_FAULT_ERROR, .errnum = EIO};
+	cr_assert_eq(file_fault_inject(&rd), 0);
+	const void *p;
+	cr_assert_eq(file_map_read(m, 0, 100, &p), 0);
+	cr_assert_eq(file_map_read(m, 0, 100, &p), STRATA_EIO);
+	cr_assert_null(p);
+	cr_assert_eq(file_map_read(m, 0, 100, &p), 0, "the rule fires once");
+	file_fault_clear();
+	struct file_fault torn = {.ops = FILE_OP_READ, .kind = FILE_FAULT_TORN, .errnum = EIO,
+				  .partial_len = 10};
+	cr_assert_eq(file_fault_inject(&torn), 0);
+	cr_assert_eq(file_map_read(m, 0, 100, &p), STRATA_EIO);
+	file_fault_clear();
+	struct file_fault shrt = {.ops = FILE_OP_READ, .kind = FILE_FAULT_SHORT, .partial_len = 10};
+	cr_assert_eq(file_fault_inject(&shrt), 0);
+	cr_assert_eq(file_map_read(m, 0, 100, &p), 0, "nothing to shorten");
+	cr_assert_arr_eq(p, a, 100);
+	cr_assert_eq(file_fault_fired(), 1);
+	cr_assert_eq(core_stats()->io.errors, 2);
+	file_unmap(m);
+	cr_assert_eq(file_close(f), 0);
+}
+
+Test(file, mapping_survives_unlink_and_replacement)
+{
+	struct sfile *f = open_new();
+	char a[8192], b[8192];
+	fill(a, sizeof(a), 7);
+	fill(b, sizeof(b), 8);
+	cr_assert_eq(file_pwrite(f, a, sizeof(a), 0), 0);
+	struct file_map *m;
+	cr_assert_eq(file_map(f, sizeof(a), &m), 0);
+	/* a new file renamed over the path, as a rewrite would do */
+	char tmp[400];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	struct sfile *g;
+	cr_assert_eq(file_open(&g, tmp, FILE_CREATE | FILE_TRUNC, "data"), 0);
+	cr_assert_eq(file_pwrite(g, b, sizeof(b), 0), 0);
+	cr_assert_eq(file_close(g), 0);
+	cr_assert_eq(rename(tmp, path), 0);
+	const void *p;
+	cr_assert_eq(file_map_read(m, 0, sizeof(a), &p), 0);
+	cr_assert_arr_eq(p, a, sizeof(a), "the mapping keeps the old file's bytes");
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(file_map_read(m, 4096, 4096, &p), 0);
+	cr_assert_arr_eq(p, a + 4096, 4096);
+	file_unmap(m);
+	cr_assert_eq(file_close(f), 0);
+}

@@ -71,7 +71,7 @@ static int parse_options(const json_t *j, struct lsm_options *o, json_t **norm, 
 	static const char *known[] = {"sync", "memtable_bytes", "compression", "bloom_bits_per_key",
 				      "level_base_bytes", "level_ratio", "l0_compaction_trigger",
 				      "target_file_bytes", "wa_alert_threshold", "sync_interval_ms",
-				      "tablespace_id", NULL};
+				      "tablespace_id", "mmap_reads", NULL};
 	memset(o, 0, sizeof(*o));
 	const char *k;
 	json_t *v;
@@ -118,6 +118,11 @@ static int parse_options(const json_t *j, struct lsm_options *o, json_t **norm, 
 		snprintf(msg, msglen, "option 'compression' must be true or false");
 		return STRATA_EBAD_REQUEST;
 	}
+	json_t *mm = json_object_get(j, "mmap_reads");
+	if (mm && !json_is_boolean(mm)) {
+		snprintf(msg, msglen, "option 'mmap_reads' must be true or false");
+		return STRATA_EBAD_REQUEST;
+	}
 	json_t *wa = json_object_get(j, "wa_alert_threshold");
 	if (wa && (!json_is_number(wa) || json_number_value(wa) < 0)) {
 		snprintf(msg, msglen, "option 'wa_alert_threshold' must be a number >= 0");
@@ -136,6 +141,7 @@ static int parse_options(const json_t *j, struct lsm_options *o, json_t **norm, 
 	o->sync_interval_ms = (unsigned)interval;
 	o->no_compression = comp && !json_is_true(comp);
 	o->wa_alert_threshold = wa ? json_number_value(wa) : 0;
+	o->no_mmap_reads = mm && !json_is_true(mm);
 	static const char *sync_names[] = {"none", "commit", "interval"};
 	*norm = json_pack("{s:s, s:I, s:b, s:i, s:I, s:i, s:i, s:I, s:i, s:f}",
 			  "sync", sync_names[o->sync], "memtable_bytes", (json_int_t)mem,
@@ -146,6 +152,8 @@ static int parse_options(const json_t *j, struct lsm_options *o, json_t **norm, 
 			  o->wa_alert_threshold);
 	if (*norm && tsid)
 		json_object_set_new(*norm, "tablespace_id", json_integer((json_int_t)tsid));
+	if (*norm)
+		json_object_set_new(*norm, "mmap_reads", json_boolean(!o->no_mmap_reads));
 	return *norm ? 0 : STRATA_ENOMEM;
 }
 

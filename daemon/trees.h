@@ -36,7 +36,7 @@ bool trees_name_ok(const char *name, char *msg, size_t msglen);
  * Creates a tree from JSON options ({"sync":"none|commit|interval",
  * "memtable_bytes":N, "compression":bool, "bloom_bits_per_key":N,
  * "level_base_bytes":N, "level_ratio":N, "l0_compaction_trigger":N,
- * "wa_alert_threshold":X}); *info = its representation. kind_dir: the
+ * "wa_alert_threshold":X, "mmap_reads":bool}); *info = its representation. kind_dir: the
  * tablespace's lsm folder (TSDIR/lsm) and tablespace_id its id, or NULL/0
  * for DATA/lsm.
  * STRATA_ECONFLICT if it exists, STRATA_EBAD_REQUEST for bad options.

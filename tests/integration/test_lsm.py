@@ -910,3 +910,22 @@ def test_tree_dir_without_options_does_not_stop_stratad(strata):
         put_ok(env, "halfmade", "a", "b")
     else:
         create_ok(env, "halfmade")
+
+
+def test_pread_reads_option_gives_the_same_data(cluster):
+    """"mmap_reads": false reads SSTables with pread; the data is the same
+    either way, and a non-boolean is a 400."""
+    env = cluster
+    assert_json_error(create(env, "badmm", mmap_reads="no"), 400, "bad_request")
+    for name, mm in (("mm_on", True), ("mm_off", False)):
+        r = create(env, name, mmap_reads=mm)
+        assert r.status == 201, r
+        assert r.body["options"]["mmap_reads"] is mm, r.body
+        for i in range(200):
+            assert put(env, name, f"k{i:03d}", f"v{i}").status == 200
+        assert env.request("POST", f"{API}/{name}/flush").status == 200
+        for i in (0, 57, 199):
+            g = get(env, name, f"k{i:03d}")
+            assert g.status == 200 and g.body["value"] == f"v{i}", g
+        sc = env.get(f"{API}/{name}/scan?start=k050&limit=3")
+        assert [it["key"] for it in sc.body["items"]] == ["k050", "k051", "k052"], sc.body

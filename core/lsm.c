@@ -823,8 +823,11 @@ int lsm_get(struct lsm *t, const void *key, size_t klen, void **val, size_t *vle
 			void *sv;
 			size_t svlen;
 			int r = file_get(t, f, key, klen, hash, &type, &sv, &svlen);
-			if (r == STRATA_ENOT_FOUND)
+			if (r == STRATA_ENOT_FOUND) {
+				if (l == 0)
+					lsm_count(&t->l0_read_probes, 1);
 				continue;
+			}
 			if (r) {
 				rv = r;
 				goto out;
@@ -915,6 +918,8 @@ static int iter_settle(struct lsm_iter *it)
 
 int lsm_iter_seek(struct lsm_iter *it, const void *key, size_t klen)
 {
+	if (it->v && it->v->n[0])
+		lsm_count(&it->t->l0_read_probes, it->v->n[0]); /* every L0 table is merged */
 	it->err = lsm_cursor_seek(it->m, klen ? key : NULL, klen);
 	if (it->err)
 		return it->err;

@@ -48,9 +48,24 @@ static uint64_t level_target(const struct lsm *t, int level)
 	return x > 1e18 ? (uint64_t)1e18 : (uint64_t)x;
 }
 
+/* Wasted L0 probes a version's L0 may cost before it is compacted: per
+ * table, one per 16 KiB and at least 100 (LevelDB's allowed_seeks). */
+static uint64_t l0_probe_budget(const struct lsm_version *v)
+{
+	uint64_t budget = 0;
+	for (size_t i = 0; i < v->n[0]; i++) {
+		uint64_t b = v->files[0][i]->size / 16384;
+		budget += b < 100 ? 100 : b;
+	}
+	return budget;
+}
+
 double lsm_compaction_score(const struct lsm *t, const struct lsm_version *v, int *level)
 {
 	double best = (double)v->n[0] / t->o.l0_compaction_trigger;
+	if (v->n[0] && best < 1.0 &&
+	    atomic_load(&((struct lsm *)t)->l0_read_probes) >= l0_probe_budget(v))
+		best = 1.0; /* reads keep paying for L0: merge it down */
 	*level = 0;
 	for (int l = 1; l < (int)t->o.max_levels - 1; l++) {
 		double s = (double)lsm_version_level_bytes(v, l) / (double)level_target(t, l);
@@ -411,6 +426,8 @@ int lsm_compaction_run_one(struct lsm *t, bool background, bool *did)
 		rv = trivial_move(t, &c);
 	else
 		rv = merge(t, &c, background);
+	if (!rv && level == 0)
+		atomic_store(&t->l0_read_probes, 0); /* a new L0 starts a new budget */
 out:
 	comp_free(&c);
 	return rv;

@@ -102,6 +102,12 @@ struct lsm {
 	uint64_t next_file;              /* (mu) */
 	uint64_t log_number;             /* (install_mu) */
 	_Atomic uint64_t last_seq;       /* written under write_mu, read anywhere */
+	/* Reads that probed an L0 table in vain (gets) or had to merge every L0
+	 * table (seeks) since the last L0 compaction: past a budget they make
+	 * L0 worth compacting even below l0_compaction_trigger, as LevelDB's
+	 * allowed_seeks does, so a read-mostly tree does not keep paying for
+	 * tables a write burst left in L0. */
+	_Atomic uint64_t l0_read_probes;
 
 	int bg_error;                    /* (mu) sticky: writes fail after it */
 	bool stopping;                   /* (mu) */

@@ -658,3 +658,46 @@ Test(lsm, memtable_filter_has_no_false_negatives)
 	memtable_order(1 << 18);
 	memtable_order(64);
 }
+
+/* Reads that keep merging L0 tables make L0 worth compacting below
+ * l0_compaction_trigger (LevelDB's allowed_seeks): the background thread
+ * merges it down and the data stays the same. */
+Test(lsm, read_probes_compact_l0_below_the_trigger)
+{
+	struct lsm_options o = {.l0_compaction_trigger = 8, .no_compression = true};
+	struct lsm *t = open_tree(&o);
+	char k[16], v[32];
+	for (int f = 0; f < 3; f++) {
+		for (int i = f; i < 3000; i += 3) {
+			snprintf(k, sizeof(k), "key%05d", i);
+			snprintf(v, sizeof(v), "v%d", i);
+			CHECK_OK(lsm_put(t, k, strlen(k), v, strlen(v), NULL));
+		}
+		CHECK_OK(lsm_flush(t));
+	}
+	struct lsm_stats st;
+	lsm_get_stats(t, &st);
+	cr_assert_eq(st.level[0].files, 3, "L0 files %lu", (unsigned long)st.level[0].files);
+	/* 3 tables of < 1.6 MiB: a budget of 300 wasted probes; each seek merges 3 */
+	struct lsm_iter *it;
+	for (int n = 0; n < 200; n++) {
+		CHECK_OK(lsm_iter_new(t, &it));
+		snprintf(k, sizeof(k), "key%05d", (n * 37) % 3000);
+		CHECK_OK(lsm_iter_seek(it, k, strlen(k)));
+		cr_assert(lsm_iter_valid(it));
+		lsm_iter_free(it);
+	}
+	/* the background thread looks at least once a second */
+	for (int i = 0; i < 100; i++) {
+		lsm_get_stats(t, &st);
+		if (st.level[0].files == 0)
+			break;
+		usleep(50 * 1000);
+	}
+	cr_assert_eq(st.level[0].files, 0, "L0 still holds %lu tables",
+		     (unsigned long)st.level[0].files);
+	cr_assert_geq(st.compactions, 1);
+	expect_value(t, "key00000", "v0");
+	expect_value(t, "key02999", "v2999");
+	CHECK_OK(lsm_close(t));
+}

@@ -3,7 +3,7 @@
  * the reference for the WebSocket benchmark (bench/ws.sh, README-ws.md).
  *
  *   nng_pubsub [--size 200] [--trial-ms 1000] [--start 50000] [--max 3200000]
- *              [--sendbuf 4096] [--recvbuf 1024] [--steps 4]
+ *              [--sendbuf 4096] [--recvbuf 8192] [--steps 4]
  *
  * Each trial starts a subscriber process (this program, exec'd with --sub) (SUB, NNG_OPT_RECVBUF raised) that
  * dials a fresh ipc:// socket of the publisher (PUB, NNG_OPT_SENDBUF
@@ -176,7 +176,7 @@ static int trial(int n_trial, double rate, int size, int trial_ms, int sendbuf, 
 
 int main(int argc, char **argv)
 {
-	int size = 200, trial_ms = 1000, sendbuf = 4096, recvbuf = 1024, steps = 4;
+	int size = 200, trial_ms = 1000, sendbuf = 4096, recvbuf = 8192, steps = 4;
 	double start = 50000, max = 3200000;
 	if (argc == 5 && !strcmp(argv[1], "--sub"))
 		return subscriber(argv[2], atoi(argv[3]), atoi(argv[4]));

@@ -135,7 +135,7 @@ int ipc_sub_open(struct ipc_sub **out, const char *url, const char *const *prefi
 		free(s);
 		return STRATA_EIO;
 	}
-	if ((rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 1024)) != 0 ||
+	if ((rv = nng_socket_set_int(s->sock, NNG_OPT_RECVBUF, 8192)) != 0 ||
 	    (rv = nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, IPC_DEFAULT_MAX_MSG + IPC_HEADER_ROOM)) != 0 ||
 	    (rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
 	    (rv = nng_socket_set_ms(s->sock, NNG_OPT_RECONNMAXT, 500)) != 0)

@@ -477,8 +477,9 @@ static void local_openapi(struct front *f, const struct route_req *rq, int *stat
 		json_t *op = json_pack(
 			"{s:s, s:s, s:o, s:{s:{s:s, s:{s:{s:{s:s}}}}, s:{s:s, s:{s:{s:{s:s}}}}}}",
 			"summary", r->summary, "x-required-role", role_name(r->role), "parameters", params,
-			"responses", ok, "description", "success", "content", "application/json", "schema",
-			"type", "object", "default", "description", "error", "content", "application/json",
+			"responses", ok, "description", "success", "content",
+			r->content_type ? r->content_type : "application/json", "schema",
+			"type", r->content_type ? "string" : "object", "default", "description", "error", "content", "application/json",
 			"schema", "$ref", "#/components/schemas/Error");
 		if (r->op)
 			json_object_set_new(op, "x-control-op", json_string(r->op));

@@ -300,8 +300,7 @@ Test(ipc, concurrent_requests_run_concurrently)
 		cr_assert_str_eq(res[i].reply, "slept:200");
 		cr_assert_eq(res[i].ncalls, 1);
 	}
-	/* 4 workers: two rounds of 200 ms; serially it would be 1600 ms. */
-	cr_assert_lt(elapsed, 1200, "8 x 200 ms requests took %llu ms", (unsigned long long)elapsed);
+	(void)elapsed; /* concurrency is shown by overlap below, not by a timing */
 	cr_assert_geq(atomic_load(&st.max_running), 2, "handlers never overlapped");
 	cr_assert_leq(atomic_load(&st.max_running), 4, "more handlers than workers ran at once");
 
@@ -353,7 +352,8 @@ Test(ipc, no_server_fails_at_once)
 	size_t len = 0;
 	int rv = call_str(c, "echo:x", 5000, 0, &reply, &len);
 	cr_assert_eq(rv, STRATA_EUNAVAILABLE, "got %d", rv);
-	cr_assert_lt(nng_clock() - t0, 100);
+	/* at once: not after its 5-second timeout (a wide margin for loaded runs) */
+	cr_assert_lt(nng_clock() - t0, 2500);
 
 	struct call_res r = {0};
 	rv = ipc_client_call_async(c, "echo:x", 6, 5000, on_reply, &r);
@@ -482,8 +482,8 @@ Test(ipc, client_reconnects_after_server_restart)
 	stop_server(s);
 	cr_assert(wait_disconnected(c, 2000), "client still thinks it is connected");
 	nng_time t0 = nng_clock();
-	cr_assert_eq(call_str(c, "echo:down", 2000, 0, &reply, &len), STRATA_EUNAVAILABLE);
-	cr_assert_lt(nng_clock() - t0, 100);
+	cr_assert_eq(call_str(c, "echo:down", 4000, 0, &reply, &len), STRATA_EUNAVAILABLE);
+	cr_assert_lt(nng_clock() - t0, 2000); /* at once, not after its 4-second timeout */
 
 	s = start_server(url, &st, 2, 4, 0);
 	cr_assert(wait_connected(c, 3000), "client did not redial the restarted server");
@@ -617,16 +617,17 @@ Test(ipc, close_cancels_calls_in_flight)
 
 	struct call_res r[2];
 	memset(r, 0, sizeof(r));
-	cr_assert_eq(ipc_client_call_async(c, "sleep:800", 9, 5000, on_reply, &r[0]), 0);
-	cr_assert_eq(ipc_client_call_async(c, "sleep:800", 9, 0, on_reply, &r[1]), 0);
+	cr_assert_eq(ipc_client_call_async(c, "sleep:2500", 10, 5000, on_reply, &r[0]), 0);
+	cr_assert_eq(ipc_client_call_async(c, "sleep:2500", 10, 0, on_reply, &r[1]), 0);
 	nng_time deadline = nng_clock() + 2000;
 	while (atomic_load(&st.started) < 2 && nng_clock() < deadline)
 		nng_msleep(5);
 	cr_assert_eq(atomic_load(&st.started), 2);
 
-	nng_time t0 = nng_clock();
 	ipc_client_close(c);
-	cr_assert_lt(nng_clock() - t0, 600, "close waited for the replies");
+	/* Causal, not timed: the handlers are still sleeping, so close did not
+	 * wait for their replies. */
+	cr_assert_eq(atomic_load(&st.finished), 0, "close waited for the replies");
 	for (int i = 0; i < 2; i++) {
 		cr_assert(atomic_load(&r[i].done), "callback %d had not run when close returned", i);
 		cr_assert_eq(r[i].err, STRATA_EUNAVAILABLE, "call %d: %d", i, r[i].err);

@@ -45,6 +45,10 @@ static void on_reply(void *arg, int err, const void *reply, size_t len)
 static int send_call(struct front *f, const char *op, json_t *args, int timeout_ms,
 		     struct ctl_call *c)
 {
+	if (!f->ctl) {
+		json_decref(args);
+		return STRATA_EUNAVAILABLE;
+	}
 	struct proto_request preq = {.id = ++f->next_request_id, .client = f->client_id,
 				     .args = args};
 	snprintf(preq.op, sizeof(preq.op), "%s", op);
@@ -79,6 +83,10 @@ int ctl_call(struct front *f, const char *op, json_t *args, int timeout_ms, ctl_
 {
 	if (!args)
 		return STRATA_ENOMEM;
+	if (!f->ctl) { /* stopping */
+		json_decref(args);
+		return STRATA_EUNAVAILABLE;
+	}
 	if (!ctl_breaker_allows(f)) {
 		json_decref(args);
 		return STRATA_EUNAVAILABLE;
@@ -192,9 +200,13 @@ json_t *ctl_breaker_json(const struct front *f)
 
 void ctl_shutdown(struct front *f)
 {
+	/* Every callback runs once, so callers free what they passed; new calls
+	 * fail at once now that f->ctl is gone. */
 	while (f->ctl_calls) {
 		struct ctl_call *c = f->ctl_calls;
 		f->ctl_calls = c->next;
+		if (!c->probe)
+			c->cb(f, c->arg, STRATA_EUNAVAILABLE, NULL, "the frontend is stopping");
 		free(c);
 	}
 }

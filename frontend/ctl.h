@@ -51,7 +51,8 @@ void ctl_breaker_record(struct front *f, int err);
 void ctl_tick(struct front *f);
 /* {"state":"closed|open","opens":N,"fast_failures":N,"consecutive_failures":N} */
 json_t *ctl_breaker_json(const struct front *f);
-/* Frees calls still waiting (at stop). */
+/* At stop, after the control client is closed and f->ctl is NULL: runs each
+ * waiting call's callback with STRATA_EUNAVAILABLE and frees it. */
 void ctl_shutdown(struct front *f);
 
 #endif

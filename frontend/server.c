@@ -232,6 +232,7 @@ void front_stop(struct front *f)
 	f->ctx = NULL;
 	ipc_sub_close(f->sub);
 	ipc_client_close(f->ctl);
+	f->ctl = NULL;
 	ctl_shutdown(f);
 	ws_hub_destroy(f);
 	bridge_destroy(f->bridge);

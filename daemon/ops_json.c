@@ -162,32 +162,35 @@ static int op_contains(struct stratad *d, const json_t *args, json_t **result, c
 	return *result ? 0 : STRATA_ENOMEM;
 }
 
-static int op_keys(struct stratad *d, const json_t *args, json_t **result, char *msg,
-		   size_t msglen)
+/* {json, path?} -> {"result": fn(json, path)} for the read-only operators. */
+typedef int (*doc_path_fn)(json_t *doc, const char *path, json_t **out, char *msg,
+			   size_t msglen);
+
+static int doc_path_op(const json_t *args, doc_path_fn fn, json_t **result, char *msg,
+		       size_t msglen)
 {
-	(void)d;
 	json_t *doc, *v;
 	const char *path;
 	int rv;
 	if ((rv = arg_value(args, "json", &doc, msg, msglen)) ||
 	    (rv = arg_path(args, "path", false, &path, msg, msglen)) ||
-	    (rv = jdoc_keys(doc, path, &v, msg, msglen)))
+	    (rv = fn(doc, path, &v, msg, msglen)))
 		return rv;
 	return wrap_result(v, result);
+}
+
+static int op_keys(struct stratad *d, const json_t *args, json_t **result, char *msg,
+		   size_t msglen)
+{
+	(void)d;
+	return doc_path_op(args, jdoc_keys, result, msg, msglen);
 }
 
 static int op_array_length(struct stratad *d, const json_t *args, json_t **result, char *msg,
 			   size_t msglen)
 {
 	(void)d;
-	json_t *doc, *v;
-	const char *path;
-	int rv;
-	if ((rv = arg_value(args, "json", &doc, msg, msglen)) ||
-	    (rv = arg_path(args, "path", false, &path, msg, msglen)) ||
-	    (rv = jdoc_array_length(doc, path, &v, msg, msglen)))
-		return rv;
-	return wrap_result(v, result);
+	return doc_path_op(args, jdoc_array_length, result, msg, msglen);
 }
 
 static int op_agg(struct stratad *d, const json_t *args, json_t **result, char *msg,

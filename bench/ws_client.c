@@ -422,7 +422,6 @@ int main(int argc, char **argv)
 			perror("epoll_wait");
 			break;
 		}
-		int64_t rx_us = wall_us();
 		for (int i = 0; i < k; i++) {
 			struct conn *c = evs[i].data.ptr;
 			if (c->st == C_CONNECTING) {
@@ -454,6 +453,7 @@ int main(int argc, char **argv)
 					bad = true;
 					break;
 				}
+				int64_t rx_us = wall_us(); /* receipt: when this read() returned */
 				c->len += (size_t)r;
 				last_rx = mono_ms();
 				if (c->st == C_HANDSHAKE) {

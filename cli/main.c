@@ -235,19 +235,12 @@ struct events_state {
 	int down_reported;
 };
 
-static void on_event(void *arg, const void *msg, size_t len)
+static void print_event(void *arg, const struct strata_event *ev, const struct ev_live *live)
 {
 	struct events_state *st = arg;
-	struct strata_event ev;
-	struct ev_live live;
-	struct proto_err perr = {{0}};
 	if (st->remaining == 0)
 		return;
-	if (ev_bus_decode(msg, len, &ev, &live, &perr) != 0) {
-		fprintf(stderr, "strata: bad event: %s\n", perr.msg);
-		return;
-	}
-	char *text = ev_to_json_text(&ev, &live);
+	char *text = ev_to_json_text(ev, live);
 	if (text) {
 		puts(text);
 		fflush(stdout);
@@ -255,6 +248,17 @@ static void on_event(void *arg, const void *msg, size_t len)
 	}
 	if (st->remaining > 0 && --st->remaining == 0)
 		interrupted = 1;
+}
+
+/* A bus message holds one event or a batch of one topic's events. */
+static void on_event(void *arg, const void *msg, size_t len)
+{
+	struct events_state *st = arg;
+	struct proto_err perr = {{0}};
+	if (st->remaining == 0)
+		return;
+	if (ev_bus_decode_each(msg, len, print_event, st, &perr) != 0)
+		fprintf(stderr, "strata: bad event: %s\n", perr.msg);
 }
 
 static void on_conn(void *arg, bool up)

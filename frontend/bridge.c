@@ -76,6 +76,8 @@ void bridge_set_context(struct bridge *b, struct lws_context *ctx)
 {
 	pthread_mutex_lock(&b->lock);
 	b->ctx = ctx;
+	if (ctx && b->head)
+		lws_cancel_service(ctx); /* what queued while nobody was woken */
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -109,12 +111,15 @@ void bridge_push(struct bridge *b, struct bridge_item *it)
 			drop_oldest_event(b);
 		b->events++;
 	}
+	/* Only the first item into an empty queue wakes the service thread:
+	 * until it takes them all, a wake for what is queued is pending. */
+	bool wake = b->head == NULL;
 	if (b->tail)
 		b->tail->next = it;
 	else
 		b->head = it;
 	b->tail = it;
-	if (b->ctx)
+	if (wake && b->ctx)
 		lws_cancel_service(b->ctx);
 	pthread_mutex_unlock(&b->lock);
 }

@@ -31,6 +31,7 @@ struct conn {
 static void drain_bridge(struct front *f)
 {
 	struct bridge_item *it = bridge_take_all(f->bridge);
+	ws_defer(f); /* one write per client for the whole drain */
 	while (it) {
 		struct bridge_item *next = it->next;
 		switch (it->kind) {
@@ -51,6 +52,7 @@ static void drain_bridge(struct front *f)
 		bridge_item_free(it);
 		it = next;
 	}
+	ws_flush(f);
 }
 
 static int callback_strata(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -92,7 +94,9 @@ static int callback_strata(struct lws *wsi, enum lws_callback_reasons reason, vo
 }
 
 static const struct lws_protocols protocols[] = {
-	{"strata", callback_strata, sizeof(struct conn), 4096, 0, NULL, 0},
+	/* tx_packet_size: lws sends at most this much per write, buffering the
+	 * rest; WebSocket batches are up to 64 KiB (frontend/ws.c) */
+	{"strata", callback_strata, sizeof(struct conn), 4096, 0, NULL, 65536 + 64},
 	GQL_LWS_PROTOCOL, /* GraphQL: /graphql, graphql-transport-ws */
 	{NULL, NULL, 0, 0, 0, NULL, 0},
 };
@@ -109,18 +113,12 @@ static const struct lws_http_mount mount_all = {
 	.origin_protocol = LWSMPRO_CALLBACK,
 };
 
-/* nng thread: one bus message -> one rendered, shareable WebSocket message. */
-static void on_bus_message(void *arg, const void *msg, size_t len)
+/* nng thread: each event of a bus message (one, or a batch) -> one
+ * rendered, shareable WebSocket message for the service thread. */
+static void on_bus_event(void *arg, const struct strata_event *ev, const struct ev_live *live)
 {
 	struct front *f = arg;
-	struct strata_event ev;
-	struct ev_live live;
-	struct proto_err perr = {{0}};
-	if (ev_bus_decode(msg, len, &ev, &live, &perr) != 0) {
-		fprintf(stderr, "strata-front: dropped a bad bus message: %s\n", perr.msg);
-		return;
-	}
-	struct wsmsg *m = ws_render_event(&ev, &live);
+	struct wsmsg *m = ws_render_event(ev, live);
 	struct bridge_item *it = calloc(1, sizeof(*it));
 	if (!m || !it) {
 		free(m);
@@ -130,6 +128,13 @@ static void on_bus_message(void *arg, const void *msg, size_t len)
 	it->kind = BRIDGE_EVENT;
 	it->msg = m;
 	bridge_push(f->bridge, it);
+}
+
+static void on_bus_message(void *arg, const void *msg, size_t len)
+{
+	struct proto_err perr = {{0}};
+	if (ev_bus_decode_each(msg, len, on_bus_event, arg, &perr) != 0)
+		fprintf(stderr, "strata-front: dropped a bad bus message: %s\n", perr.msg);
 }
 
 static void on_bus_connection(void *arg, bool up)

@@ -89,6 +89,8 @@ struct ws_hub {
 	uint64_t sent, dropped, lagged_notices, lagged_clients, closed_slow, closed_flood;
 	uint64_t rate_limited, bad_messages, resumes, resume_gaps, replayed_to_clients;
 	uint64_t lat[LAT_BUCKETS], lat_count, lat_max_us;
+	uint64_t direct_writes;      /* batches written from ws_flush (no poll round) */
+	bool deferring;              /* between ws_defer and ws_flush */
 	unsigned char wbuf[LWS_PRE + WS_BATCH_MAX]; /* one batch being written */
 };
 
@@ -311,7 +313,8 @@ static void enqueue(struct front *f, struct ws_session *s, struct wsmsg *m)
 	s->q[(s->qhead + s->qcount) % s->qcap] = m;
 	s->qcount++;
 	s->qbytes += m->len;
-	lws_callback_on_writable(s->wsi);
+	if (!f->hub->deferring)
+		lws_callback_on_writable(s->wsi); /* else ws_flush writes it */
 	if (dropped)
 		check_slow(f, s, mono_ms());
 }
@@ -1158,15 +1161,12 @@ static struct wsmsg *pop(struct ws_session *s)
  * WS_BATCH_MAX, framed here (server frames are unmasked, the same bytes for
  * every client) and sent with one write — one syscall for a burst instead
  * of one per message. A message too big for a batch goes alone, framed by
- * lws. lws keeps what the socket did not take and calls back when it has.
+ * lws. lws keeps what the socket did not take (at most one batch: nothing
+ * more is written while lws holds some, see ws_flush) and calls back when
+ * it has sent it. -1: the connection is broken.
  */
-int ws_on_writable(struct front *f, struct lws *wsi, struct ws_session *s)
+static int write_queued(struct front *f, struct lws *wsi, struct ws_session *s)
 {
-	if (s->closing) {
-		lws_close_reason(wsi, (enum lws_close_status)s->close_code,
-				 (unsigned char *)s->close_reason, strlen(s->close_reason));
-		return -1;
-	}
 	struct ws_hub *h = f->hub;
 	unsigned char *out = h->wbuf + LWS_PRE;
 	size_t used = 0;
@@ -1212,6 +1212,51 @@ int ws_on_writable(struct front *f, struct lws *wsi, struct ws_session *s)
 	else
 		lws_callback_on_writable(wsi);
 	return 0;
+}
+
+int ws_on_writable(struct front *f, struct lws *wsi, struct ws_session *s)
+{
+	if (s->closing) {
+		lws_close_reason(wsi, (enum lws_close_status)s->close_code,
+				 (unsigned char *)s->close_reason, strlen(s->close_reason));
+		return -1;
+	}
+	return write_queued(f, wsi, s);
+}
+
+void ws_defer(struct front *f)
+{
+	f->hub->deferring = true;
+}
+
+/*
+ * Writes what the deferred enqueues left, straight from the service thread:
+ * a burst fanned out to many clients costs one send() each instead of a
+ * poll round and a writable callback each. A client whose socket still
+ * holds a partial write (lws buffered it) waits for its writable callback
+ * as usual, so its queue — not lws's buffer — is what grows and is bounded.
+ */
+void ws_flush(struct front *f)
+{
+	struct ws_hub *h = f->hub;
+	if (!h->deferring)
+		return;
+	h->deferring = false;
+	for (struct ws_session *s = f->ws_clients; s; s = s->next) {
+		if ((!s->qcount && !s->lagged) || s->closing)
+			continue;
+		if (lws_partial_buffered(s->wsi)) {
+			lws_callback_on_writable(s->wsi);
+			continue;
+		}
+		h->direct_writes++;
+		if (write_queued(f, s->wsi, s) < 0) {
+			/* broken: lws finds out and closes it; send nothing more */
+			s->closing = true;
+			release_queue(s);
+			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		}
+	}
 }
 
 void ws_on_closed(struct front *f, struct ws_session *s)
@@ -1313,7 +1358,7 @@ json_t *ws_stats_json(struct front *f)
 							      "count", (json_int_t)h->lat[b]));
 	return json_pack(
 		"{s:{s:i, s:o}, s:{s:I, s:I, s:I, s:I, s:i, s:I}, s:I, s:I, s:I, s:I, s:I, s:I,"
-		" s:I, s:I, s:I, s:I, s:I, s:I,"
+		" s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 		" s:{s:I, s:I, s:I, s:I, s:o}, s:{s:b, s:I, s:o}, s:o}",
 		"clients", "total", total, "by_stream", streams,
 		"queues", "depth_total", (json_int_t)depth, "depth_max", (json_int_t)depth_max,
@@ -1321,6 +1366,7 @@ json_t *ws_stats_json(struct front *f)
 		"limit_messages", f->opt.ws_queue_max, "limit_bytes",
 		(json_int_t)f->opt.ws_queue_bytes,
 		"messages_sent", (json_int_t)h->sent,
+		"direct_writes", (json_int_t)h->direct_writes,
 		"messages_dropped", (json_int_t)h->dropped,
 		"lagged_notices", (json_int_t)h->lagged_notices,
 		"lagged_clients_now", (json_int_t)lagging,

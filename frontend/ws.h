@@ -76,6 +76,12 @@ int ws_on_writable(struct front *f, struct lws *wsi, struct ws_session *s);
 void ws_on_closed(struct front *f, struct ws_session *s);
 /* A live event from the bus (reference taken): gap check, then delivery. */
 void ws_bus_event(struct front *f, struct wsmsg *m);
+/* Service thread, around a run of deliveries (a bridge drain): between
+ * ws_defer and ws_flush, queued messages wait; ws_flush writes each
+ * client's queue with one direct write where its socket is not backed up,
+ * and asks for a writable callback where it is. */
+void ws_defer(struct front *f);
+void ws_flush(struct front *f);
 /* Tells every client that stratad's event stream went down or came back. */
 void ws_connection_changed(struct front *f, bool up);
 /* GET /api/v1/ws/stats */

@@ -630,37 +630,89 @@ static int pack_field(msgpack_packer *pk, const void *p, enum strata_ev_field_ty
 	return -1;
 }
 
-int ev_bus_encode(const struct strata_event *ev, uint64_t epoch, uint64_t seq,
-		  msgpack_sbuffer *out)
+/* Whether ev can be encoded: a known variant, every STR field NUL-terminated. */
+static bool encodable(const struct strata_event *ev)
 {
 	const struct ev_field *f;
-	const char *topic, *name;
-	msgpack_packer pk;
-	size_t n, i, saved;
+	size_t n, i;
 
-	if (!ev || !out || !(f = ev_fields(ev->variant, &n)))
-		return STRATA_EBAD_REQUEST;
-	/* Refuse before writing anything, so out stays as it was. */
+	if (!ev || !(f = ev_fields(ev->variant, &n)))
+		return false;
 	for (i = 0; i < n; i++)
 		if (f[i].type == STRATA_FT_STR &&
 		    !memchr(field_cptr(ev, &f[i]), '\0', STRATA_EV_STR_MAX))
-			return STRATA_EBAD_REQUEST;
+			return false;
+	return true;
+}
 
+/* One event's map {"epoch","seq","ts_us","variant","data"}; ev is encodable. */
+static int pack_event_map(msgpack_packer *pk, const struct strata_event *ev, uint64_t epoch,
+			  uint64_t seq)
+{
+	size_t n, i;
+	const struct ev_field *f = ev_fields(ev->variant, &n);
+	const char *name = ev_names[ev->variant];
+
+	if (msgpack_pack_map(pk, 5) ||
+	    pack_cstr(pk, "epoch", 5) || msgpack_pack_uint64(pk, epoch) ||
+	    pack_cstr(pk, "seq", 3) || msgpack_pack_uint64(pk, seq) ||
+	    pack_cstr(pk, "ts_us", 5) || msgpack_pack_int64(pk, ev->ts_us) ||
+	    pack_cstr(pk, "variant", 7) || pack_cstr(pk, name, strlen(name)) ||
+	    pack_cstr(pk, "data", 4) || msgpack_pack_map(pk, n))
+		return -1;
+	for (i = 0; i < n; i++)
+		if (pack_cstr(pk, f[i].name, strlen(f[i].name)) ||
+		    pack_field(pk, field_cptr(ev, &f[i]), f[i].type))
+			return -1;
+	return 0;
+}
+
+int ev_bus_encode(const struct strata_event *ev, uint64_t epoch, uint64_t seq,
+		  msgpack_sbuffer *out)
+{
+	const char *topic;
+	msgpack_packer pk;
+	size_t saved;
+
+	/* Refuse before writing anything, so out stays as it was. */
+	if (!out || !encodable(ev))
+		return STRATA_EBAD_REQUEST;
 	saved = out->size;
 	topic = ev_family_topic(strata_ev_family_of(ev->variant));
-	name = ev_names[ev->variant];
 	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
 	if (msgpack_sbuffer_write(out, topic, strlen(topic) + 1) ||
-	    msgpack_pack_map(&pk, 5) ||
-	    pack_cstr(&pk, "epoch", 5) || msgpack_pack_uint64(&pk, epoch) ||
-	    pack_cstr(&pk, "seq", 3) || msgpack_pack_uint64(&pk, seq) ||
-	    pack_cstr(&pk, "ts_us", 5) || msgpack_pack_int64(&pk, ev->ts_us) ||
-	    pack_cstr(&pk, "variant", 7) || pack_cstr(&pk, name, strlen(name)) ||
-	    pack_cstr(&pk, "data", 4) || msgpack_pack_map(&pk, n))
+	    pack_event_map(&pk, ev, epoch, seq)) {
+		out->size = saved;
+		return STRATA_ENOMEM;
+	}
+	return 0;
+}
+
+int ev_bus_encode_batch(const struct strata_event *const *evs, size_t n, uint64_t epoch,
+			uint64_t first_seq, msgpack_sbuffer *out)
+{
+	const char *topic;
+	msgpack_packer pk;
+	size_t saved, i;
+	enum strata_ev_family fam;
+
+	if (!evs || !out || n == 0 || n > UINT32_MAX)
+		return STRATA_EBAD_REQUEST;
+	for (i = 0; i < n; i++)
+		if (!encodable(evs[i]))
+			return STRATA_EBAD_REQUEST;
+	fam = strata_ev_family_of(evs[0]->variant);
+	for (i = 1; i < n; i++)
+		if (strata_ev_family_of(evs[i]->variant) != fam)
+			return STRATA_EBAD_REQUEST;
+	saved = out->size;
+	topic = ev_family_topic(fam);
+	msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+	if (msgpack_sbuffer_write(out, topic, strlen(topic) + 1) ||
+	    msgpack_pack_array(&pk, n))
 		goto nomem;
 	for (i = 0; i < n; i++)
-		if (pack_cstr(&pk, f[i].name, strlen(f[i].name)) ||
-		    pack_field(&pk, field_cptr(ev, &f[i]), f[i].type))
+		if (pack_event_map(&pk, evs[i], epoch, first_seq + i))
 			goto nomem;
 	return 0;
 nomem:
@@ -773,23 +825,14 @@ static int fields_from_mp(const msgpack_object *data, enum strata_ev_variant v,
 	return 0;
 }
 
-int ev_bus_decode(const void *buf, size_t len, struct strata_event *out,
-		  struct ev_live *live, struct proto_err *err)
+/* The topic before the NUL: its family and where the msgpack starts. */
+static int bus_topic(const void *buf, size_t len, int *fam, size_t *body,
+		     struct proto_err *err)
 {
-	static const char *const keys[] = { "epoch", "seq", "ts_us", "variant", "data" };
-	const msgpack_object *vals[ARRAY_LEN(keys)];
 	const unsigned char *nul;
-	struct ev_live lv = { 0, 0 };
-	msgpack_unpacked up;
-	const char *vname;
-	size_t tlen, vlen;
-	int fam, v, rc;
-	int64_t ts_us;
+	size_t tlen;
 	char q[QUOTE_MAX];
 
-	memset(out, 0, sizeof *out);
-	if (live)
-		*live = lv;
 	if (!buf || len == 0) {
 		proto_err_set(err, "topic: empty message");
 		return STRATA_EBAD_REQUEST;
@@ -800,35 +843,50 @@ int ev_bus_decode(const void *buf, size_t len, struct strata_event *out,
 		return STRATA_EBAD_REQUEST;
 	}
 	tlen = (size_t)(nul - (const unsigned char *)buf);
-	fam = ev_family_from_topic(buf, tlen);
-	if (fam < 0) {
+	*fam = ev_family_from_topic(buf, tlen);
+	if (*fam < 0) {
 		proto_err_set(err, "topic: unknown topic '%s'",
 			      proto_err_quote(q, sizeof q, buf, tlen));
 		return STRATA_EBAD_REQUEST;
 	}
+	*body = tlen + 1;
+	return 0;
+}
 
-	rc = proto_mp_unpack(nul + 1, len - tlen - 1, "event", &up, err);
-	if (rc)
-		goto out;
-	if (up.data.type != MSGPACK_OBJECT_MAP) {
-		proto_err_set(err, "event: expected a map, got %s", proto_mp_type_name(&up.data));
-		rc = STRATA_EBAD_REQUEST;
-		goto out;
+/* One event map of topic fam into *out (zeroed on error); ctx prefixes errors. */
+static int event_from_map(const msgpack_object *map, int fam, struct strata_event *out,
+			  struct ev_live *live, const char *ctx, struct proto_err *err)
+{
+	static const char *const keys[] = { "epoch", "seq", "ts_us", "variant", "data" };
+	const msgpack_object *vals[ARRAY_LEN(keys)];
+	struct ev_live lv = { 0, 0 };
+	const char *vname;
+	size_t vlen;
+	int v, rc;
+	int64_t ts_us;
+	char q[QUOTE_MAX], pre[40];
+
+	snprintf(pre, sizeof pre, "%s%s", ctx, *ctx ? "." : "");
+	memset(out, 0, sizeof *out);
+	if (map->type != MSGPACK_OBJECT_MAP) {
+		proto_err_set(err, "%sevent: expected a map, got %s", pre,
+			      proto_mp_type_name(map));
+		return STRATA_EBAD_REQUEST;
 	}
-	rc = proto_mp_map_pick(&up.data, keys, ARRAY_LEN(keys), vals, "", err);
+	rc = proto_mp_map_pick(map, keys, ARRAY_LEN(keys), vals, ctx, err);
 	if (!rc)
-		rc = proto_mp_get_u64(vals[0], "", "epoch", &lv.epoch, err);
+		rc = proto_mp_get_u64(vals[0], ctx, "epoch", &lv.epoch, err);
 	if (!rc)
-		rc = proto_mp_get_u64(vals[1], "", "seq", &lv.seq, err);
+		rc = proto_mp_get_u64(vals[1], ctx, "seq", &lv.seq, err);
 	if (!rc)
-		rc = proto_mp_get_i64(vals[2], "", "ts_us", &ts_us, err);
+		rc = proto_mp_get_i64(vals[2], ctx, "ts_us", &ts_us, err);
 	if (!rc)
-		rc = proto_mp_get_str(vals[3], "", "variant", &vname, &vlen, err);
+		rc = proto_mp_get_str(vals[3], ctx, "variant", &vname, &vlen, err);
 	if (rc)
 		goto out;
 	v = variant_lookup(vname, vlen);
 	if (v < 0 || (int)strata_ev_family_of(v) != fam) {
-		proto_err_set(err, "variant: %s variant '%s' for topic %s",
+		proto_err_set(err, "%svariant: %s variant '%s' for topic %s", pre,
 			      v < 0 ? "unknown" : "wrong", proto_err_quote(q, sizeof q, vname, vlen),
 			      ev_families[fam].topic);
 		rc = STRATA_EBAD_REQUEST;
@@ -843,8 +901,67 @@ int ev_bus_decode(const void *buf, size_t len, struct strata_event *out,
 	if (live)
 		*live = lv;
 out:
-	msgpack_unpacked_destroy(&up);
 	if (rc)
 		memset(out, 0, sizeof *out);
+	return rc;
+}
+
+int ev_bus_decode(const void *buf, size_t len, struct strata_event *out,
+		  struct ev_live *live, struct proto_err *err)
+{
+	msgpack_unpacked up;
+	size_t body;
+	int fam, rc;
+
+	memset(out, 0, sizeof *out);
+	if (live)
+		*live = (struct ev_live){ 0, 0 };
+	rc = bus_topic(buf, len, &fam, &body, err);
+	if (rc)
+		return rc;
+	rc = proto_mp_unpack((const char *)buf + body, len - body, "event", &up, err);
+	if (rc)
+		return rc;
+	rc = event_from_map(&up.data, fam, out, live, "", err);
+	msgpack_unpacked_destroy(&up);
+	return rc;
+}
+
+int ev_bus_decode_each(const void *buf, size_t len, ev_bus_each_fn fn, void *arg,
+		       struct proto_err *err)
+{
+	msgpack_unpacked up;
+	struct strata_event ev;
+	struct ev_live live;
+	size_t body;
+	int fam, rc;
+	char ctx[32];
+
+	rc = bus_topic(buf, len, &fam, &body, err);
+	if (rc)
+		return rc;
+	rc = proto_mp_unpack((const char *)buf + body, len - body, "event", &up, err);
+	if (rc)
+		return rc;
+	if (up.data.type == MSGPACK_OBJECT_MAP) {
+		rc = event_from_map(&up.data, fam, &ev, &live, "", err);
+		if (!rc)
+			fn(arg, &ev, &live);
+	} else if (up.data.type == MSGPACK_OBJECT_ARRAY && up.data.via.array.size > 0) {
+		const msgpack_object_array *a = &up.data.via.array;
+		/* In order; a bad event stops the batch (what came before it stands). */
+		for (uint32_t i = 0; i < a->size && !rc; i++) {
+			snprintf(ctx, sizeof ctx, "[%u]", i);
+			rc = event_from_map(&a->ptr[i], fam, &ev, &live, ctx, err);
+			if (!rc)
+				fn(arg, &ev, &live);
+		}
+	} else {
+		proto_err_set(err, "event: expected a map or a non-empty array of maps, got %s",
+			      up.data.type == MSGPACK_OBJECT_ARRAY ? "an empty array"
+								   : proto_mp_type_name(&up.data));
+		rc = STRATA_EBAD_REQUEST;
+	}
+	msgpack_unpacked_destroy(&up);
 	return rc;
 }

@@ -149,4 +149,27 @@ int ev_bus_encode(const struct strata_event *ev, uint64_t epoch, uint64_t seq,
 int ev_bus_decode(const void *buf, size_t len, struct strata_event *out,
 		  struct ev_live *live, struct proto_err *err);
 
+/*
+ * A batch: several events of one topic in one bus message — the topic, one
+ * 0x00 byte, then a msgpack array of the maps ev_bus_encode writes, seqs
+ * first_seq, first_seq + 1, ... (stratad's publisher sends what it drained
+ * together this way: one nng message instead of one per event). All of evs
+ * must be of one family. Returns 0; STRATA_EBAD_REQUEST (n == 0, families
+ * differ, or an event ev_bus_encode would refuse) or STRATA_ENOMEM; on
+ * error out is left as it was.
+ */
+int ev_bus_encode_batch(const struct strata_event *const *evs, size_t n, uint64_t epoch,
+			uint64_t first_seq, msgpack_sbuffer *out);
+
+/*
+ * Decodes a bus message of either form (one map, or a non-empty array of
+ * maps) and calls fn for each event in order. A bad event stops there with
+ * the error of ev_bus_decode (array elements are named "[i].field"); the
+ * events before it have been passed to fn. Returns 0 or as ev_bus_decode.
+ */
+typedef void (*ev_bus_each_fn)(void *arg, const struct strata_event *ev,
+			       const struct ev_live *live);
+int ev_bus_decode_each(const void *buf, size_t len, ev_bus_each_fn fn, void *arg,
+		       struct proto_err *err);
+
 #endif

@@ -1434,3 +1434,112 @@ Test(malformed, byte_mutations_never_crash)
 	cr_assert_gt(accepted, 0, "changes inside values should still decode");
 	cr_assert_gt(refused, 0);
 }
+
+/* ---- batches: several events of one topic in one bus message ---- */
+
+struct collected {
+	struct strata_event ev[8];
+	struct ev_live live[8];
+	size_t n;
+};
+
+static void collect(void *arg, const struct strata_event *ev, const struct ev_live *live)
+{
+	struct collected *c = arg;
+	cr_assert_lt(c->n, ARRAY_LEN(c->ev));
+	c->ev[c->n] = *ev;
+	c->live[c->n] = *live;
+	c->n++;
+}
+
+Test(batch, roundtrips_in_order_with_consecutive_seqs)
+{
+	static const enum strata_ev_variant vs[] = { STRATA_EV_PageHit, STRATA_EV_PagePinned,
+						     STRATA_EV_PoolStats, STRATA_EV_PageUnpinned };
+	struct strata_event evs[ARRAY_LEN(vs)];
+	const struct strata_event *p[ARRAY_LEN(vs)];
+	struct collected c = { .n = 0 };
+	struct proto_err err = { "" };
+	msgpack_sbuffer sb;
+
+	for (size_t i = 0; i < ARRAY_LEN(vs); i++) {
+		fill_event(&evs[i], vs[i], false);
+		p[i] = &evs[i];
+	}
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(ev_bus_encode_batch(p, ARRAY_LEN(vs), 7, 100, &sb), 0);
+	cr_assert_eq(memcmp(sb.data, "storage.buffer_pool", 20), 0, "one topic, then NUL");
+	cr_assert_eq(ev_bus_decode_each(sb.data, sb.size, collect, &c, &err), 0, "%s", err.msg);
+	cr_assert_eq(c.n, ARRAY_LEN(vs));
+	for (size_t i = 0; i < c.n; i++) {
+		cr_assert_eq(memcmp(&evs[i], &c.ev[i], sizeof evs[i]), 0, "event %zu differs", i);
+		cr_assert_eq(c.live[i].epoch, 7);
+		cr_assert_eq(c.live[i].seq, 100 + i);
+	}
+	/* the single-event decoder wants the map form and says so */
+	struct strata_event one;
+	cr_assert_eq(ev_bus_decode(sb.data, sb.size, &one, NULL, &err), STRATA_EBAD_REQUEST);
+	cr_assert(strstr(err.msg, "expected a map"), "%s", err.msg);
+	msgpack_sbuffer_destroy(&sb);
+
+	/* the map form goes through decode_each as one event */
+	c.n = 0;
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(ev_bus_encode(&evs[0], 7, 5, &sb), 0);
+	cr_assert_eq(ev_bus_decode_each(sb.data, sb.size, collect, &c, &err), 0, "%s", err.msg);
+	cr_assert_eq(c.n, 1);
+	cr_assert_eq(c.live[0].seq, 5);
+	msgpack_sbuffer_destroy(&sb);
+}
+
+Test(batch, refuses_mixed_families_and_empty)
+{
+	struct strata_event a, b;
+	const struct strata_event *p[2] = { &a, &b };
+	msgpack_sbuffer sb;
+
+	fill_event(&a, STRATA_EV_PageHit, false);
+	fill_event(&b, STRATA_EV_MemtableFlushed, false);
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(ev_bus_encode_batch(p, 2, 1, 1, &sb), STRATA_EBAD_REQUEST);
+	cr_assert_eq(ev_bus_encode_batch(p, 0, 1, 1, &sb), STRATA_EBAD_REQUEST);
+	cr_assert_eq(sb.size, 0, "nothing written on error");
+	msgpack_sbuffer_destroy(&sb);
+}
+
+Test(batch, a_bad_element_stops_the_batch_and_is_named)
+{
+	struct collected c = { .n = 0 };
+	struct proto_err err = { "" };
+	struct strata_event ev;
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+
+	/* [good PageHit, 42, good PageHit] */
+	fill_event(&ev, STRATA_EV_PageHit, false);
+	msgpack_sbuffer_init(&sb);
+	cr_assert_eq(ev_bus_encode(&ev, 1, 1, &sb), 0);
+	size_t tl = strlen("storage.buffer_pool") + 1;
+	msgpack_sbuffer good;
+	msgpack_sbuffer_init(&good);
+	msgpack_sbuffer_write(&good, sb.data + tl, sb.size - tl);
+	sb.size = tl;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	msgpack_pack_array(&pk, 3);
+	msgpack_sbuffer_write(&sb, good.data, good.size);
+	msgpack_pack_int(&pk, 42);
+	msgpack_sbuffer_write(&sb, good.data, good.size);
+	cr_assert_eq(ev_bus_decode_each(sb.data, sb.size, collect, &c, &err), STRATA_EBAD_REQUEST);
+	cr_assert_eq(c.n, 1, "the event before the bad one was delivered");
+	cr_assert(strstr(err.msg, "[1]"), "names the element: %s", err.msg);
+
+	/* an empty array is refused */
+	sb.size = tl;
+	msgpack_pack_array(&pk, 0);
+	c.n = 0;
+	cr_assert_eq(ev_bus_decode_each(sb.data, sb.size, collect, &c, &err), STRATA_EBAD_REQUEST);
+	cr_assert_eq(c.n, 0);
+	cr_assert(strstr(err.msg, "empty array"), "%s", err.msg);
+	msgpack_sbuffer_destroy(&good);
+	msgpack_sbuffer_destroy(&sb);
+}

@@ -18,6 +18,7 @@ struct cli {
 	bool json;
 	long count;
 	int timeout_ms;
+	char tok[128];          /* cluster token ("" = none) */
 	struct ipc_client *ctl; /* opened on first call */
 };
 

@@ -20,6 +20,7 @@
 #include <msgpack.h>
 
 #include "cli/cli.h"
+#include "ipc/cluster.h"
 #include "ipc/ipc.h"
 #include "proto/event_codec.h"
 #include "proto/msg.h"
@@ -50,6 +51,8 @@ static const char usage[] =
 	"options:\n"
 	"  --data DIR             stratad's data dir (default ./var/strata)\n"
 	"  --ctl URL, --events URL  endpoints (default from --data)\n"
+	"  --cluster-token-file F the cluster token a tcp:// stratad wants (default:\n"
+	"                         $STRATA_CLUSTER_TOKEN_FILE)\n"
 	"  --json                 machine-readable output where it is tabular\n"
 	"  --count N              events: stop after N events\n"
 	"  --timeout-ms N         control request timeout (default 5000)\n"
@@ -108,6 +111,7 @@ int cli_call_borrowed(struct cli *c, const char *op, const json_t *args, json_t 
 		client = (uint64_t)getpid();
 	struct proto_request rq = {.id = 1, .client = client & ((1ull << 53) - 1), .args = (json_t *)args};
 	snprintf(rq.op, sizeof(rq.op), "%s", op);
+	snprintf(rq.tok, sizeof(rq.tok), "%s", c->tok);
 	msgpack_sbuffer sb;
 	msgpack_sbuffer_init(&sb);
 	if (proto_request_encode(&rq, &sb) != 0) {
@@ -312,12 +316,14 @@ int main(int argc, char **argv)
 		{"json", no_argument, 0, 'j'},
 		{"count", required_argument, 0, 'n'},
 		{"timeout-ms", required_argument, 0, 'T'},
+		{"cluster-token-file", required_argument, 0, 'k'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
 	static struct cli c;
 	snprintf(c.data_dir, sizeof(c.data_dir), "./var/strata");
 	c.timeout_ms = 5000;
+	const char *token_file = getenv("STRATA_CLUSTER_TOKEN_FILE");
 	int o;
 	while ((o = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (o) {
@@ -327,6 +333,7 @@ int main(int argc, char **argv)
 		case 'j': c.json = true; break;
 		case 'n': c.count = atol(optarg); break;
 		case 'T': c.timeout_ms = atoi(optarg) > 0 ? atoi(optarg) : 5000; break;
+		case 'k': token_file = optarg; break;
 		case 'h': fputs(usage, stdout); return 0;
 		default: fputs(usage, stderr); return 2;
 		}
@@ -334,6 +341,13 @@ int main(int argc, char **argv)
 	if (optind >= argc) {
 		fputs(usage, stderr);
 		return 2;
+	}
+	if (token_file && *token_file) {
+		char err[512];
+		if (ipc_cluster_token_load(token_file, c.tok, sizeof(c.tok), err, sizeof(err)) != 0) {
+			fprintf(stderr, "strata: %s\n", err);
+			return 2;
+		}
 	}
 	signal(SIGPIPE, SIG_IGN);
 	struct sigaction sa = {.sa_handler = on_signal};

@@ -8,6 +8,7 @@
 
 #include "daemon/dedup.h"
 #include "daemon/stratad.h"
+#include "ipc/cluster.h"
 #include "proto/msg.h"
 #include "strata/error.h"
 
@@ -96,6 +97,13 @@ int dispatch_handle(void *arg, const void *req, size_t len, void **reply, size_t
 		/* The id is unknown if the request did not decode; 0 tells the
 		 * client this reply answers no request of its own. */
 		rv = error_reply(rq.id, STRATA_EBAD_REQUEST, perr.msg, reply, reply_len);
+		proto_request_clear(&rq);
+		return rv;
+	}
+	if (d->cluster_tok[0] && !ipc_token_equal(rq.tok, d->cluster_tok)) {
+		rv = error_reply(rq.id, STRATA_EUNAUTHORIZED,
+				 rq.tok[0] ? "tok: wrong cluster token" : "tok: this stratad needs a cluster token",
+				 reply, reply_len);
 		proto_request_clear(&rq);
 		return rv;
 	}

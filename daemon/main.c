@@ -34,6 +34,7 @@
 #include "daemon/storage.h"
 #include "daemon/trees.h"
 #include "daemon/stratad.h"
+#include "ipc/cluster.h"
 #include "ipc/ipc.h"
 #include "shm/segment.h"
 #include "strata/error.h"
@@ -102,6 +103,18 @@ int main(int argc, char **argv)
 	if (ipc_url_check(d.opt.ctl_url, err, sizeof(err)) != 0 ||
 	    ipc_url_check(d.opt.events_url, err, sizeof(err)) != 0) {
 		fprintf(stderr, "stratad: %s\n", err);
+		return 2;
+	}
+	if (d.opt.cluster_token_file[0]) {
+		if (ipc_cluster_token_load(d.opt.cluster_token_file, d.cluster_tok,
+					   sizeof(d.cluster_tok), err, sizeof(err)) != 0) {
+			fprintf(stderr, "stratad: %s\n", err);
+			return 2;
+		}
+	} else if (ipc_url_is_network(d.opt.ctl_url) || ipc_url_is_network(d.opt.events_url)) {
+		fprintf(stderr, "stratad: %s is a network endpoint: refusing to serve it without "
+				"--cluster-token-file\n",
+			ipc_url_is_network(d.opt.ctl_url) ? d.opt.ctl_url : d.opt.events_url);
 		return 2;
 	}
 

@@ -27,6 +27,8 @@ static const char usage[] =
 	"  --cold-dir DIR           cold tier segment files (may be another mount; default DATA/cold)\n"
 	"  --tablespace-root DIR    a directory tablespaces may be created under (repeatable;\n"
 	"                           default: only under DATA/tablespaces)\n"
+	"  --cluster-token-file F   token every control request must carry (\"tok\"); required\n"
+	"                           when --ctl or --events is tcp:// (file mode 0600)\n"
 	"  --enable-debug-ops       allow debug.* control ops (tests only)\n"
 	"  --help                   this text\n";
 
@@ -63,6 +65,7 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 		{"io-alert-latency-us", required_argument, 0, 'L'},
 		{"io-alert-iops", required_argument, 0, 'I'},
 		{"enable-debug-ops", no_argument, 0, 'D'},
+		{"cluster-token-file", required_argument, 0, 'k'},
 		{"cold-dir", required_argument, 0, 'C'},
 		{"tablespace-root", required_argument, 0, 'T'},
 		{"help", no_argument, 0, 'h'},
@@ -179,6 +182,13 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 			break;
 		case 'D':
 			o->debug_ops = true;
+			break;
+		case 'k':
+			if (!*optarg || strlen(optarg) >= sizeof(o->cluster_token_file)) {
+				fprintf(stderr, "stratad: --cluster-token-file: bad path\n");
+				return -1;
+			}
+			snprintf(o->cluster_token_file, sizeof(o->cluster_token_file), "%s", optarg);
 			break;
 		case 'h':
 			fputs(usage, stdout);

@@ -23,6 +23,7 @@ struct stratad_options {
 	bool direct_io;          /* O_DIRECT on the data file */
 	uint64_t alert_queue_depth, alert_latency_us, alert_iops; /* IoAlert thresholds, 0 = off */
 	bool debug_ops;          /* enables debug.* ops (tests) */
+	char cluster_token_file[4096]; /* "" = none (ipc:// endpoints only) */
 	char cold_dir[4096];     /* cold tier segments ("": DATA/cold or the stored policy's) */
 	char tablespace_roots[8192]; /* colon-separated roots tablespaces may live under */
 };

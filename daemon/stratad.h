@@ -31,6 +31,7 @@ struct stratad {
 	char data_dir[4096];       /* real path */
 	uint64_t epoch;
 	int64_t start_us;
+	char cluster_tok[128];     /* "" = requests need no token */
 	struct shm_segments shm;
 	struct replay *replay;
 	struct dedup *dedup;

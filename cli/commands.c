@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "proto/base64.h"
+#include "proto/json_text.h"
 
 static int parse_id(const char *s, json_int_t *out)
 {
@@ -26,7 +27,7 @@ int cli_run(struct cli *c, const char *op, json_t *args)
 	int rv = cli_call(c, op, args, &r);
 	if (rv)
 		return rv;
-	char *s = json_dumps(r, c->json ? JSON_COMPACT : JSON_INDENT(2));
+	char *s = proto_json_dumps(r, c->json ? JSON_COMPACT : JSON_INDENT(2));
 	if (s) {
 		puts(s);
 		free(s);

@@ -25,6 +25,7 @@
 #include "proto/event_codec.h"
 #include "proto/msg.h"
 #include "strata/error.h"
+#include "proto/json_text.h"
 
 static const char usage[] =
 	"usage: strata [--data DIR | --ctl URL --events URL] [--json] [--timeout-ms N] COMMAND\n"
@@ -151,7 +152,7 @@ int cli_call_borrowed(struct cli *c, const char *op, const json_t *args, json_t 
 
 static void print_json(const json_t *j, bool compact)
 {
-	char *s = json_dumps(j, compact ? JSON_COMPACT : JSON_INDENT(2));
+	char *s = proto_json_dumps(j, compact ? JSON_COMPACT : JSON_INDENT(2));
 	if (s) {
 		puts(s);
 		free(s);
@@ -176,14 +177,14 @@ static int cmd_status(struct cli *c)
 				json_t *v2;
 				int first = 1;
 				json_object_foreach(v, k2, v2) {
-					char *s = json_dumps(v2, JSON_ENCODE_ANY | JSON_COMPACT);
+					char *s = proto_json_dumps(v2, JSON_ENCODE_ANY | JSON_COMPACT);
 					printf("%s%s=%s", first ? "" : " ", k2, s ? s : "?");
 					free(s);
 					first = 0;
 				}
 				printf("\n");
 			} else {
-				char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+				char *s = proto_json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
 				printf("%-18s %s\n", k, s ? s : "?");
 				free(s);
 			}

@@ -31,6 +31,7 @@
 #include "ipc/ipc.h"
 #include "proto/msg.h"
 #include "strata/error.h"
+#include "proto/json_text.h"
 
 #define CHUNK 16384
 
@@ -64,7 +65,7 @@ static void answer_json(struct lws *wsi, struct http_session *s, int status, jso
 	if (body && s->ctype && json_is_string(body))
 		text = strdup(json_string_value(body)); /* a text answer, sent as it is */
 	else if (body)
-		text = json_dumps(body, JSON_COMPACT);
+		text = proto_json_dumps(body, JSON_COMPACT);
 	if (!text)
 		s->ctype = NULL;
 	json_decref(body);

@@ -63,6 +63,7 @@
 #include "frontend/ctl.h"
 #include "proto/event_codec.h"
 #include "strata/error.h"
+#include "proto/json_text.h"
 
 #define WS_PREFIX "/api/v1/ws/storage"
 #define ALL_FAMILIES ((1u << STRATA_FAM_COUNT) - 1)
@@ -168,7 +169,7 @@ static struct wsmsg *notice(const char *type, json_t *data)
 		return NULL;
 	json_t *j = json_pack("{s:s, s:o, s:I}", "message_type", type, "data", data, "timestamp",
 			      (json_int_t)time(NULL));
-	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	char *text = j ? proto_json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (!text)
 		return NULL;

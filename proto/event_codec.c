@@ -13,6 +13,7 @@
 
 #include "proto/proto_wire.h"
 #include "strata/error.h"
+#include "proto/json_text.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -309,7 +310,7 @@ char *ev_to_json_text(const struct strata_event *ev, const struct ev_live *live)
 
 	if (!j)
 		return NULL;
-	s = json_dumps(j, JSON_COMPACT);
+	s = proto_json_dumps(j, JSON_COMPACT);
 	json_decref(j);
 	return s;
 }

@@ -41,6 +41,7 @@
 #include "proto/event_codec.h"
 #include "strata/error.h"
 #include "strata/events.h"
+#include "proto/json_text.h"
 
 #define WORKERS 3
 #define MAX_QUEUED_JOBS 256
@@ -377,7 +378,7 @@ static void http_answer_text(struct lws *wsi, struct gql_conn *c, int status, co
 
 static void http_answer_json(struct lws *wsi, struct gql_conn *c, int status, json_t *body)
 {
-	char *t = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	char *t = body ? proto_json_dumps(body, JSON_COMPACT) : NULL;
 	json_decref(body);
 	if (!t) {
 		static const char oom[] = "{\"errors\":[{\"message\":\"out of memory\"}]}";
@@ -642,7 +643,7 @@ static void ws_send_text(struct gql_conn *c, const char *text, size_t len)
 
 static void ws_send_json(struct gql_conn *c, json_t *msg)
 {
-	char *t = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+	char *t = msg ? proto_json_dumps(msg, JSON_COMPACT) : NULL;
 	json_decref(msg);
 	if (t) {
 		ws_send_text(c, t, strlen(t));

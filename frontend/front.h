@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "frontend/origin.h"
 #include "frontend/routes.h"
 #include "strata/events.h"
 
@@ -38,6 +39,7 @@ struct front_options {
 	unsigned breaker_failures; /* consecutive control failures that open the breaker */
 	unsigned breaker_probe_ms; /* probe period while open */
 	size_t max_body;          /* request body limit */
+	struct origin_list allow_origin; /* --allow-origin (frontend/origin.h) */
 };
 
 struct ctl_call;

@@ -259,6 +259,16 @@ void http_on_reply(struct front *f, struct bridge_item *it)
 int http_on_request(struct front *f, struct lws *wsi, struct http_session *s)
 {
 	session_reset(s);
+	char omsg[400];
+	switch (origin_http_check(f, wsi, &s->cors, omsg, sizeof(omsg))) {
+	case ORIGIN_HTTP_REFUSED:
+		answer_error(wsi, s, STRATA_EFORBIDDEN, omsg);
+		return 0;
+	case ORIGIN_HTTP_PREFLIGHT:
+		return origin_answer_preflight(wsi, &s->cors);
+	case ORIGIN_HTTP_PASS:
+		break;
+	}
 	enum lws_token_indexes tok = WSI_TOKEN_GET_URI;
 	enum http_method m = method_of(wsi, &tok);
 	if (m == M_COUNT) {
@@ -380,11 +390,13 @@ int http_on_writable(struct front *f, struct lws *wsi, struct http_session *s)
 	if (s->state != HTTP_ANSWER)
 		return 0;
 	if (!s->headers_sent) {
-		unsigned char hbuf[LWS_PRE + 1024];
+		unsigned char hbuf[LWS_PRE + 2048]; /* lws security + CORS headers */
 		unsigned char *start = hbuf + LWS_PRE, *p = start, *end = hbuf + sizeof(hbuf) - 1;
 		if (lws_add_http_common_headers(wsi, (unsigned)s->status,
 						s->ctype ? s->ctype : "application/json",
 						(lws_filepos_t)s->resp_len, &p, end))
+			return -1;
+		if (origin_add_headers(&s->cors, wsi, &p, end))
 			return -1;
 		if (s->allow[0] &&
 		    lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "frontend/front.h"
+#include "frontend/origin.h"
 
 struct lws;
 struct bridge;
@@ -38,6 +39,7 @@ struct http_session {
 	size_t resp_len, sent;
 	bool headers_sent, close_after;
 	char allow[128];
+	struct origin_grant cors; /* CORS headers of the answer (frontend/origin.h) */
 };
 
 /* A control call in flight: lives from send to its callback. */

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/random.h>
 
+#include "frontend/origin.h"
 #include "frontend/server.h"
 #include "strata/error.h"
 
@@ -23,6 +24,10 @@ static const char usage[] =
 	"  --listen HOST:PORT  where to serve HTTP and WebSocket (default 127.0.0.1:8080)\n"
 	"  --token-file FILE   bearer tokens, one 'TOKEN ROLE' per line (role: read|write|admin);\n"
 	"                      required when listening beyond loopback\n"
+	"  --allow-origin ORIGIN  a browser origin allowed to call this frontend (CORS and\n"
+	"                      WebSocket Origin check): scheme://host[:port], '*' or 'null';\n"
+	"                      repeatable or comma-separated. Without it only the frontend's own\n"
+	"                      origin and, on a loopback listener, loopback origins are allowed\n"
 	"  --timeout-ms N      control request timeout (default 5000)\n"
 	"  --ws-queue N        messages queued per WebSocket client before the oldest drop (default 1024)\n"
 	"  --ws-queue-bytes N  bytes queued per WebSocket client before the oldest drop (default 4194304)\n"
@@ -86,6 +91,7 @@ int main(int argc, char **argv)
 		{"data", required_argument, 0, 'd'},
 		{"listen", required_argument, 0, 'l'},
 		{"token-file", required_argument, 0, 't'},
+		{"allow-origin", required_argument, 0, 'A'},
 		{"timeout-ms", required_argument, 0, 'T'},
 		{"ws-queue", required_argument, 0, 'q'},
 		{"ws-queue-bytes", required_argument, 0, 'B'},
@@ -130,6 +136,14 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 't': snprintf(o->token_file, sizeof(o->token_file), "%s", optarg); break;
+		case 'A': {
+			char err[512];
+			if (origin_list_add(&o->allow_origin, optarg, err, sizeof(err)) != 0) {
+				fprintf(stderr, "strata-front: %s\n", err);
+				return 2;
+			}
+			break;
+		}
 		case 'T':
 		case 'q':
 			errno = 0;

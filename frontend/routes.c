@@ -481,6 +481,15 @@ static void local_openapi(struct front *f, const struct route_req *rq, int *stat
 			r->content_type ? r->content_type : "application/json", "schema",
 			"type", r->content_type ? "string" : "object", "default", "description", "error", "content", "application/json",
 			"schema", "$ref", "#/components/schemas/Error");
+		/* Every route: a browser Origin this frontend does not allow
+		 * (frontend/origin.h), or a role too weak. */
+		json_object_set_new(json_object_get(op, "responses"), "403",
+				    json_pack("{s:s, s:{s:{s:{s:s}}}}", "description",
+					      "forbidden: the token's role is too weak for this route, or "
+					      "the request carries a browser Origin this frontend does not "
+					      "allow",
+					      "content", "application/json", "schema", "$ref",
+					      "#/components/schemas/Error"));
 		if (r->op)
 			json_object_set_new(op, "x-control-op", json_string(r->op));
 		if (r->role != ROLE_PUBLIC)
@@ -500,7 +509,14 @@ static void local_openapi(struct front *f, const struct route_req *rq, int *stat
 			  "openapi", "3.0.3",
 			  "info", "title", "Strata storage API", "version", STRATA_VERSION,
 			  "description", "REST over stratad; WebSocket streams under /api/v1/ws/storage "
-			  "carry the event schemas below",
+			  "carry the event schemas below. Browser requests (those with an Origin "
+			  "header) are allowed from the frontend's own origin, from the origins given "
+			  "with strata-front --allow-origin, and, on a loopback frontend started "
+			  "without that option, from loopback origins; any other Origin gets 403 (a "
+			  "WebSocket handshake too). Allowed cross-origin answers carry "
+			  "Access-Control-Allow-Origin; CORS preflights (OPTIONS with "
+			  "Access-Control-Request-Method) are answered 204. Requests without an Origin "
+			  "are not affected.",
 			  "paths", paths,
 			  "components", "schemas", schemas, "securitySchemes", "bearer", "type", "http",
 			  "scheme", "bearer");

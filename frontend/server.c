@@ -17,6 +17,7 @@
 #include "frontend/ctl.h"
 #include "frontend/graphql/gql_server.h" /* GraphQL hook */
 #include "frontend/http.h"
+#include "frontend/origin.h"
 #include "frontend/ws.h"
 #include "ipc/ipc.h"
 #include "proto/event_codec.h"
@@ -78,6 +79,8 @@ static int callback_strata(struct lws *wsi, enum lws_callback_reasons reason, vo
 			http_on_closed(f, &c->http);
 		return 0;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+		if (origin_filter_ws(f, wsi)) /* a browser Origin not allowed: 403 */
+			return 1;
 		return ws_on_filter(f, wsi);
 	case LWS_CALLBACK_ESTABLISHED:
 		return ws_on_established(f, wsi, &c->ws);
@@ -157,16 +160,10 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(f->ctx, 0, &f->tick, on_tick, LWS_US_PER_SEC / 4);
 }
 
-static bool is_loopback(const char *host)
-{
-	return strcmp(host, "127.0.0.1") == 0 || strcmp(host, "localhost") == 0 ||
-	       strcmp(host, "::1") == 0 || strncmp(host, "127.", 4) == 0;
-}
-
 int front_start(struct front *f, char *err, size_t errlen)
 {
 	int rv;
-	if (!f->opt.token_file[0] && !is_loopback(f->opt.listen_host)) {
+	if (!f->opt.token_file[0] && !origin_host_is_loopback(f->opt.listen_host)) {
 		snprintf(err, errlen,
 			 "listening on %s (beyond loopback) needs --token-file: refusing to serve "
 			 "storage without authentication",

@@ -38,6 +38,7 @@
 #include "frontend/graphql/gql_schema.h"
 #include "frontend/graphql/gql_sdl.h"
 #include "frontend/graphql/gql_strata.h"
+#include "frontend/origin.h"
 #include "proto/event_codec.h"
 #include "strata/error.h"
 #include "strata/events.h"
@@ -83,6 +84,7 @@ struct gql_conn {
 	char *resp; /* LWS_PRE + resp_len */
 	size_t resp_len, sent;
 	bool headers_sent, answering;
+	struct origin_grant cors; /* CORS headers of the answer (frontend/origin.h) */
 	/* WebSocket */
 	bool init_received, acked;
 	char *rx;
@@ -426,9 +428,17 @@ static int http_request(struct gql_service *svc, struct lws *wsi, struct gql_con
 		http_reset(c);
 	}
 	memset(c, 0, sizeof(*c));
+	char omsg[400];
+	enum origin_http oh = origin_http_check(f, wsi, &c->cors, omsg, sizeof(omsg));
+	if (oh == ORIGIN_HTTP_PREFLIGHT)
+		return origin_answer_preflight(wsi, &c->cors); /* c stays CONN_NONE */
 	c->kind = CONN_HTTP;
 	c->wsi = wsi;
 	conn_list(svc, c);
+	if (oh == ORIGIN_HTTP_REFUSED) {
+		http_error(wsi, c, 403, omsg);
+		return 0;
+	}
 	char path[512] = "";
 	bool get = lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI) > 0;
 	bool post = lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0;
@@ -575,10 +585,11 @@ static int http_writable(struct lws *wsi, struct gql_conn *c)
 	if (!c->answering)
 		return 0;
 	if (!c->headers_sent) {
-		unsigned char hbuf[LWS_PRE + 512];
+		unsigned char hbuf[LWS_PRE + 2048]; /* lws security + CORS headers */
 		unsigned char *start = hbuf + LWS_PRE, *p = start, *end = hbuf + sizeof(hbuf) - 1;
 		if (lws_add_http_common_headers(wsi, (unsigned)c->status, c->ctype,
 						(lws_filepos_t)c->resp_len, &p, end) ||
+		    origin_add_headers(&c->cors, wsi, &p, end) ||
 		    lws_finalize_write_http_header(wsi, start, &p, end))
 			return -1;
 		c->headers_sent = true;
@@ -1262,6 +1273,8 @@ int gql_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *us
 		}
 		return 0;
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		if (origin_filter_ws(f, wsi)) /* a browser Origin not allowed: 403 */
+			return 1;
 		char path[256] = "";
 		if (lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) < 0)
 			return 1;

@@ -36,7 +36,7 @@ struct wsmsg;
 
 #define GQL_PROTOCOL_NAME "graphql-transport-ws"
 /* Per-connection bytes lws allocates for this protocol (checked in .c). */
-#define GQL_SESSION_BYTES 512
+#define GQL_SESSION_BYTES 1024
 
 int gql_lws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
 		     size_t len);

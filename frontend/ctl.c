@@ -52,6 +52,7 @@ static int send_call(struct front *f, const char *op, json_t *args, int timeout_
 	struct proto_request preq = {.id = ++f->next_request_id, .client = f->client_id,
 				     .args = args};
 	snprintf(preq.op, sizeof(preq.op), "%s", op);
+	snprintf(preq.tok, sizeof(preq.tok), "%s", f->cluster_tok);
 	msgpack_sbuffer sb;
 	msgpack_sbuffer_init(&sb);
 	int rv = proto_request_encode(&preq, &sb);

@@ -31,6 +31,7 @@ struct front_options {
 	int listen_port;
 	int timeout_ms;           /* control request timeout */
 	char token_file[4096];    /* "" = no auth (loopback only) */
+	char cluster_token_file[4096]; /* stratad's cluster token ("" = none: ipc:// only) */
 	unsigned ws_queue_max;    /* messages queued per WebSocket client */
 	size_t ws_queue_bytes;    /* bytes queued per WebSocket client */
 	unsigned ws_slow_close_ms; /* a client dropping messages this long is closed */
@@ -61,6 +62,7 @@ struct front {
 	struct bridge *bridge;    /* thread-safe */
 	struct auth *auth;        /* immutable after start; NULL = no auth */
 	uint64_t client_id;       /* random per process: (client, id) for dedup */
+	char cluster_tok[128];    /* sent as "tok" with every request ("" = none) */
 	uint64_t next_request_id;
 	uint64_t next_serial;
 	struct http_session *pending;  /* waiting for stratad */

@@ -191,6 +191,7 @@ static void dispatch(struct front *f, struct lws *wsi, struct http_session *s)
 	}
 	struct proto_request preq = {.id = ++f->next_request_id, .client = f->client_id, .args = args};
 	snprintf(preq.op, sizeof(preq.op), "%s", r->op);
+	snprintf(preq.tok, sizeof(preq.tok), "%s", f->cluster_tok);
 	msgpack_sbuffer sb;
 	msgpack_sbuffer_init(&sb);
 	rv = proto_request_encode(&preq, &sb);

@@ -12,6 +12,7 @@
 
 #include "frontend/origin.h"
 #include "frontend/server.h"
+#include "ipc/cluster.h"
 #include "strata/error.h"
 
 static struct front front;
@@ -28,6 +29,8 @@ static const char usage[] =
 	"                      WebSocket Origin check): scheme://host[:port], '*' or 'null';\n"
 	"                      repeatable or comma-separated. Without it only the frontend's own\n"
 	"                      origin and, on a loopback listener, loopback origins are allowed\n"
+	"  --cluster-token-file F  stratad's cluster token, sent with every control request;\n"
+	"                      required when --ctl is tcp:// (file mode 0600)\n"
 	"  --timeout-ms N      control request timeout (default 5000)\n"
 	"  --ws-queue N        messages queued per WebSocket client before the oldest drop (default 1024)\n"
 	"  --ws-queue-bytes N  bytes queued per WebSocket client before the oldest drop (default 4194304)\n"
@@ -92,6 +95,7 @@ int main(int argc, char **argv)
 		{"listen", required_argument, 0, 'l'},
 		{"token-file", required_argument, 0, 't'},
 		{"allow-origin", required_argument, 0, 'A'},
+		{"cluster-token-file", required_argument, 0, 'k'},
 		{"timeout-ms", required_argument, 0, 'T'},
 		{"ws-queue", required_argument, 0, 'q'},
 		{"ws-queue-bytes", required_argument, 0, 'B'},
@@ -136,6 +140,9 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 't': snprintf(o->token_file, sizeof(o->token_file), "%s", optarg); break;
+		case 'k':
+			snprintf(o->cluster_token_file, sizeof(o->cluster_token_file), "%s", optarg);
+			break;
 		case 'A': {
 			char err[512];
 			if (origin_list_add(&o->allow_origin, optarg, err, sizeof(err)) != 0) {
@@ -209,6 +216,18 @@ int main(int argc, char **argv)
 			snprintf(o->ctl_url, sizeof(o->ctl_url), "%s", d.ctl_url);
 		if (!o->events_url[0] || have_data)
 			snprintf(o->events_url, sizeof(o->events_url), "%s", d.events_url);
+	}
+	if (o->cluster_token_file[0]) {
+		char terr[512];
+		if (ipc_cluster_token_load(o->cluster_token_file, front.cluster_tok,
+					   sizeof(front.cluster_tok), terr, sizeof(terr)) != 0) {
+			fprintf(stderr, "strata-front: %s\n", terr);
+			return 2;
+		}
+	} else if (ipc_url_is_network(o->ctl_url)) {
+		fprintf(stderr, "strata-front: %s is a network endpoint: stratad wants its cluster "
+				"token (--cluster-token-file)\n", o->ctl_url);
+		return 2;
 	}
 	lws_set_log_level(verbose ? LLL_ERR | LLL_WARN | LLL_NOTICE : LLL_ERR, NULL);
 	if (getrandom(&front.client_id, sizeof(front.client_id), 0) != sizeof(front.client_id))

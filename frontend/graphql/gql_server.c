@@ -227,7 +227,8 @@ static void run_job(struct gql_service *svc, struct job *j)
 		return;
 	}
 	struct gql_call_ctx ctx = {
-		.ctl = svc->f->ctl, .client_id = svc->f->client_id, .next_id = &svc->next_id,
+		.ctl = svc->f->ctl, .client_id = svc->f->client_id,
+		.cluster_tok = svc->f->cluster_tok, .next_id = &svc->next_id,
 		.timeout_ms = svc->f->opt.timeout_ms > 0 ? svc->f->opt.timeout_ms : 5000, .role = j->role,
 	};
 	j->response = gql_execute(&p, gql_strata_resolvers, gql_strata_nresolvers, NULL, &ctx);

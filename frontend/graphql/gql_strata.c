@@ -26,6 +26,7 @@ int gql_call_op(struct gql_call_ctx *c, const char *op, json_t *args, json_t **r
 	struct proto_request preq = {.id = atomic_fetch_add(c->next_id, 1), .client = c->client_id,
 				     .args = args};
 	snprintf(preq.op, sizeof(preq.op), "%s", op);
+	snprintf(preq.tok, sizeof(preq.tok), "%s", c->cluster_tok ? c->cluster_tok : "");
 	msgpack_sbuffer sb;
 	msgpack_sbuffer_init(&sb);
 	int rv = proto_request_encode(&preq, &sb);

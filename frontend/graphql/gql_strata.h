@@ -29,6 +29,7 @@ struct ipc_client;
 struct gql_call_ctx {
 	struct ipc_client *ctl;
 	uint64_t client_id;
+	const char *cluster_tok;   /* "tok" of every request ("" = none) */
 	_Atomic uint64_t *next_id; /* request ids, shared by the workers */
 	int timeout_ms;
 	enum role role;

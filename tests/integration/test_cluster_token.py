@@ -4,11 +4,13 @@ network endpoint without a token file, refuses a token file others can read,
 and answers control requests without the right "tok" with `unauthorized`;
 the CLI sends the token from --cluster-token-file or
 $STRATA_CLUSTER_TOKEN_FILE."""
+import asyncio
 import json
 import os
 import subprocess
 
-from strata_harness import CLI, START_TIMEOUT, free_port, sanitizer_env
+from strata_harness import (CLI, FRONT, START_TIMEOUT, WsReader, free_port, http, is_event,
+                            sanitizer_env, wait_for, ws_open)
 
 TOKEN = "cluster-token-for-tests-0123456789"
 
@@ -77,3 +79,55 @@ def test_cli_over_tcp_needs_the_right_token(strata):
     r = strata.cli(*ends, "--cluster-token-file", str(tok), "--json", "call", "lsm.list", "{}")
     assert r.returncode == 0, r
     assert "t1" not in r.stdout, r.stdout
+
+
+def front_argv(strata, port, *extra):
+    return [str(FRONT), "--listen", f"127.0.0.1:{port}", *extra]
+
+
+def wait_ready(port, p, path="/readyz"):
+    def ok():
+        assert p.running(), p.describe()
+        try:
+            return http("GET", f"http://127.0.0.1:{port}{path}", timeout=2).status == 200
+        except OSError:
+            return False
+    wait_for(ok, START_TIMEOUT, f"frontend {path} 200")
+
+
+def test_frontend_over_tcp_with_the_token(strata):
+    ctl, ev = tcp_urls()
+    tok = token_file(strata)
+    strata.start_stratad("--ctl", ctl, "--events", ev, "--cluster-token-file", str(tok))
+
+    # without the token the frontend does not start
+    p = strata.spawn("front-notoken", front_argv(strata, free_port(), "--ctl", ctl, "--events", ev))
+    assert p.wait(START_TIMEOUT) == 2
+    assert "--cluster-token-file" in p.stderr(), p.describe()
+
+    # with a wrong one it starts, and control calls say what is wrong
+    wrong = token_file(strata, "wrong.tok", "another-token-of-enough-length")
+    port = free_port()
+    p = strata.spawn("front-wrong", front_argv(strata, port, "--ctl", ctl, "--events", ev,
+                                               "--cluster-token-file", str(wrong)))
+    wait_ready(port, p, "/healthz")
+    r = http("GET", f"http://127.0.0.1:{port}/api/v1/storage/status")
+    assert r.status == 401 and "cluster token" in json.dumps(r.body), r
+    p.stop()
+
+    # with the token: REST and the event stream over tcp://
+    port = free_port()
+    p = strata.spawn("front", front_argv(strata, port, "--ctl", ctl, "--events", ev,
+                                         "--cluster-token-file", str(tok)))
+    wait_ready(port, p)
+    r = http("GET", f"http://127.0.0.1:{port}/api/v1/storage/status")
+    assert r.status == 200 and r.body["pid"] == strata.stratad.pid, r
+
+    async def main():
+        async with ws_open(f"ws://127.0.0.1:{port}/api/v1/ws/storage/buffer-pool") as ws:
+            rd = WsReader(ws)
+            await rd.first(lambda m: is_event(m, "buffer_pool_event", "PoolStats"),
+                           what="PoolStats over tcp://")
+    asyncio.run(main())
+    p.stop()
+

@@ -59,6 +59,8 @@ struct front {
 	struct bridge *bridge;    /* thread-safe */
 	struct auth *auth;        /* immutable after start; NULL = no auth */
 	uint64_t client_id;       /* random per process: (client, id) for dedup */
+	char frontend_id[128];    /* "HOST:PID", sent as X-Strata-Frontend on REST
+	                           * answers so a load balancer's spread shows; "" = none */
 	uint64_t next_request_id;
 	uint64_t next_serial;
 	struct http_session *pending;  /* waiting for stratad */

@@ -6,7 +6,8 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config liburing-dev libnng-dev libmsgpack-dev
       libjansson-dev libwebsockets-dev libzstd-dev liblz4-dev libcriterion-dev
-      libisal-dev python3 python3-websockets python3-pytest curl ca-certificates)
+      libisal-dev python3 python3-websockets python3-pytest curl ca-certificates
+      nginx)  # nginx: tests/integration/test_deploy_lb.py runs deploy/nginx.conf
 # The GraphQL conformance test runs graphql-js under Node (any Node >= 18).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   pkgs+=(nodejs npm)
@@ -30,3 +31,8 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+# Debian starts nginx's own service (port 80) on install: the tests run
+# their own nginx, so a service only just installed for them is stopped.
+if [[ " ${missing[*]} " == *" nginx "* ]] && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now nginx.service >/dev/null 2>&1 || true
+fi

@@ -63,6 +63,8 @@ struct front {
 	struct auth *auth;        /* immutable after start; NULL = no auth */
 	uint64_t client_id;       /* random per process: (client, id) for dedup */
 	char cluster_tok[128];    /* sent as "tok" with every request ("" = none) */
+	char frontend_id[128];    /* "HOST:PID", sent as X-Strata-Frontend on REST
+	                           * answers so a load balancer's spread shows; "" = none */
 	uint64_t next_request_id;
 	uint64_t next_serial;
 	struct http_session *pending;  /* waiting for stratad */

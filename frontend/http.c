@@ -385,7 +385,6 @@ int http_on_body_done(struct front *f, struct lws *wsi, struct http_session *s)
 
 int http_on_writable(struct front *f, struct lws *wsi, struct http_session *s)
 {
-	(void)f;
 	if (s->state == HTTP_FAIL)
 		return -1;
 	if (s->state != HTTP_ANSWER)
@@ -398,6 +397,11 @@ int http_on_writable(struct front *f, struct lws *wsi, struct http_session *s)
 						(lws_filepos_t)s->resp_len, &p, end))
 			return -1;
 		if (origin_add_headers(&s->cors, wsi, &p, end))
+			return -1;
+		if (f->frontend_id[0] &&
+		    lws_add_http_header_by_name(wsi, (const unsigned char *)"x-strata-frontend:",
+						(const unsigned char *)f->frontend_id,
+						(int)strlen(f->frontend_id), &p, end))
 			return -1;
 		if (s->allow[0] &&
 		    lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",

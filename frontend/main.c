@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "frontend/origin.h"
 #include "frontend/server.h"
@@ -233,6 +234,11 @@ int main(int argc, char **argv)
 	if (getrandom(&front.client_id, sizeof(front.client_id), 0) != sizeof(front.client_id))
 		front.client_id = (uint64_t)getpid();
 	front.client_id &= (1ull << 53) - 1;
+	char host[64];
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	snprintf(front.frontend_id, sizeof(front.frontend_id), "%s:%ld", host, (long)getpid());
 
 	signal(SIGPIPE, SIG_IGN);
 	struct sigaction sa = {.sa_handler = on_signal};

@@ -47,6 +47,8 @@ free_port() {
 	/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 }
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# CPU seconds (user + system) a process has used so far
+cpu_s() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
@@ -74,13 +76,16 @@ run_clients() {
 	for _ in $(seq 600); do [ -s "$T/ready" ] && break; sleep 0.05; done
 	sleep 0.3
 	local d0; d0=$(emit_dropped)
+	local f0 c0 s0; f0=$(cpu_s $FR_PID); c0=$(cpu_s $CL_PID); s0=$(cpu_s $SD_PID)
 	"$B/ws_driver" --ctl "$CTL" --first "$FIRST" --pages $NPAGES --rate "$rate" --duration-s "$secs" >"$out.driver"
+	local f1 c1 s1; f1=$(cpu_s $FR_PID); c1=$(cpu_s $CL_PID); s1=$(cpu_s $SD_PID)
 	kill -USR1 $CL_PID 2>/dev/null
 	wait $CL_PID
 	CL_PID=
 	local d1; d1=$(emit_dropped)
 	jq -c --slurpfile c "$out.client" --argjson ed $((d1 - d0)) \
-		'{driver: ., client: $c[0], emit_dropped: $ed}' "$out.driver" >"$out"
+		--argjson cpu "{\"frontend\": $(awk -v a="$f0" -v b="$f1" 'BEGIN{print b-a}'), \"client\": $(awk -v a="$c0" -v b="$c1" 'BEGIN{print b-a}'), \"stratad\": $(awk -v a="$s0" -v b="$s1" 'BEGIN{print b-a}')}" \
+		'{driver: ., client: $c[0], emit_dropped: $ed, cpu_s: $cpu}' "$out.driver" >"$out"
 }
 # Lost events of a run: seq jumps + lagged drops + gap seqs + emit-ring drops
 # (stratad drops before numbering are invisible to seq).
@@ -167,5 +172,8 @@ awk -v g="$good" -v n="$NNG" 'BEGIN { r = (n > 0) ? g / n : 0;
 	printf "1 client lossless / raw nng:  %.2f  (target >= 0.70: %s)\n", r, (r >= 0.7) ? "met" : "NOT met" }'
 for s in s100 s1000; do
 	jq -r --arg s "$s" '"p99 \($s):  \(.client.lat_us.p99 / 1000) ms  (target < 5 ms: \(if .client.lat_us.p99 < 5000 then "met" else "NOT met" end))"' "$T/$s.json"
+done
+for s in s100 s1000; do
+	jq -r --arg s "$s" '"CPU during \($s) (\(.driver.elapsed_s) s): frontend \(.cpu_s.frontend) s, client \(.cpu_s.client) s, stratad \(.cpu_s.stratad) s; frontend \(.cpu_s.frontend * 1e6 / (.client.events + 1) | floor) us per delivered event"' "$T/$s.json"
 done
 awk -v b="$PER_CONN" 'BEGIN { printf "memory per idle connection:  %.1f KiB  (target < 16 KiB: %s)\n", b / 1024, (b < 16384) ? "met" : "NOT met" }'

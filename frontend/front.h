@@ -36,6 +36,7 @@ struct front_options {
 	size_t ws_queue_bytes;    /* bytes queued per WebSocket client */
 	unsigned ws_slow_close_ms; /* a client dropping messages this long is closed */
 	unsigned ws_msg_rate;     /* control messages per second per client */
+	unsigned ws_max_rate;     /* events per second delivered per client (0 = no cap) */
 	unsigned ws_ping_s;       /* idle seconds before a ping; 3x without answer closes */
 	unsigned breaker_failures; /* consecutive control failures that open the breaker */
 	unsigned breaker_probe_ms; /* probe period while open */

@@ -37,6 +37,9 @@ static const char usage[] =
 	"  --ws-queue-bytes N  bytes queued per WebSocket client before the oldest drop (default 4194304)\n"
 	"  --ws-slow-close-ms N  close a client that keeps dropping messages this long (default 10000)\n"
 	"  --ws-msg-rate N     control messages per second a client may send (default 20; 0 = no cap)\n"
+	"  --ws-max-rate N     events per second delivered to one client, the rest dropped and\n"
+	"                      counted in a rate_limited notice (default 0 = no cap; a client may\n"
+	"                      ask for less with {\"max_rate\":N})\n"
 	"  --ws-ping-s N       ping an idle WebSocket after N s, hang up after 3N s (default 20)\n"
 	"  --breaker-failures N  consecutive control failures that open the circuit breaker (default 3)\n"
 	"  --breaker-probe-ms N  probe period while the breaker is open (default 1000)\n"
@@ -102,6 +105,7 @@ int main(int argc, char **argv)
 		{"ws-queue-bytes", required_argument, 0, 'B'},
 		{"ws-slow-close-ms", required_argument, 0, 'S'},
 		{"ws-msg-rate", required_argument, 0, 'R'},
+		{"ws-max-rate", required_argument, 0, 'M'},
 		{"ws-ping-s", required_argument, 0, 'P'},
 		{"breaker-failures", required_argument, 0, 'F'},
 		{"breaker-probe-ms", required_argument, 0, 'O'},
@@ -171,7 +175,8 @@ int main(int argc, char **argv)
 		case 'R':
 		case 'P':
 		case 'F':
-		case 'O': {
+		case 'O':
+		case 'M': {
 			static const struct { char c; const char *name; long lo, hi; } lim[] = {
 				{'B', "--ws-queue-bytes", 4096, 1L << 30},
 				{'S', "--ws-slow-close-ms", 100, 3600000},
@@ -179,6 +184,7 @@ int main(int argc, char **argv)
 				{'P', "--ws-ping-s", 1, 3600},
 				{'F', "--breaker-failures", 1, 1000},
 				{'O', "--breaker-probe-ms", 50, 600000},
+				{'M', "--ws-max-rate", 0, 10000000},
 			};
 			size_t k = 0;
 			while (lim[k].c != c)
@@ -196,6 +202,7 @@ int main(int argc, char **argv)
 			case 'R': o->ws_msg_rate = (unsigned)v; break;
 			case 'P': o->ws_ping_s = (unsigned)v; break;
 			case 'F': o->breaker_failures = (unsigned)v; break;
+			case 'M': o->ws_max_rate = (unsigned)v; break;
 			default: o->breaker_probe_ms = (unsigned)v; break;
 			}
 			break;

@@ -11,7 +11,8 @@
  *              "variants":["PoolStats"]},    only these variants
  *    "stats_interval_ms":5000,               downsample *Stats events
  *    "resume_from":{"lsm":41,"io":7} | 41,   replay what came after these seqs
- *    "epoch":E}                              ... of this epoch
+ *    "epoch":E,                              ... of this epoch
+ *    "max_rate":N}                           at most N events/s (0: the frontend's cap)
  * answered with {"message_type":"subscribed","data":{...settings}}; a bad
  * one gets {"message_type":"error","data":{"code","message"}} and the
  * connection stays. Resume also works at connect time:
@@ -38,6 +39,12 @@
  * its next message. A client that keeps dropping for --ws-slow-close-ms is
  * closed with 1008 and a reason. A stalled client costs its own bounded
  * queue and nothing else: nobody waits for it.
+ *
+ * Rate cap: live events beyond min(--ws-max-rate, the client's max_rate)
+ * per second (a token bucket holding one second's worth) are not queued;
+ * the client gets {"message_type":"rate_limited","data":{"dropped":N,
+ * "max_rate":R}} before its next message. Every seq is either delivered or
+ * counted there (or in lagged / gap).
  *
  * Session states (service thread only):
  *   (filter)     path not a stream / no token -> rejected
@@ -89,6 +96,7 @@ struct ws_hub {
 	uint64_t next_id;
 	uint64_t sent, dropped, lagged_notices, lagged_clients, closed_slow, closed_flood;
 	uint64_t rate_limited, bad_messages, resumes, resume_gaps, replayed_to_clients;
+	uint64_t rate_capped;        /* events dropped by the per-client rate cap */
 	uint64_t lat[LAT_BUCKETS], lat_count, lat_max_us;
 	uint64_t direct_writes;      /* batches written from ws_flush (no poll round) */
 	bool deferring;              /* between ws_defer and ws_flush */
@@ -359,8 +367,35 @@ static bool wants(const struct ws_session *s, const struct wsmsg *m)
 	return true;
 }
 
-/* Queues an event for s unless s has it already (seq dedup) or a stats
- * downsampling skips it. */
+/* The client's event rate cap (0: none). */
+static unsigned max_rate_of(const struct front *f, const struct ws_session *s)
+{
+	unsigned cap = f->opt.ws_max_rate;
+	if (s->max_rate && (!cap || s->max_rate < cap))
+		return s->max_rate;
+	return cap;
+}
+
+/* Token bucket for outbound events: true if one more may go now. */
+static bool out_rate_ok(struct front *f, struct ws_session *s)
+{
+	unsigned rate = max_rate_of(f, s);
+	if (!rate)
+		return true;
+	int64_t now = wall_us();
+	s->out_tokens += (double)(now - s->out_us) * rate / 1e6;
+	if (s->out_tokens > rate)
+		s->out_tokens = rate; /* one second's burst */
+	s->out_us = now;
+	if (s->out_tokens >= 1.0) {
+		s->out_tokens -= 1.0;
+		return true;
+	}
+	return false;
+}
+
+/* Queues an event for s unless s has it already (seq dedup), a stats
+ * downsampling skips it or its rate cap drops it. */
 static void offer(struct front *f, struct ws_session *s, struct wsmsg *m)
 {
 	int fam = m->family;
@@ -377,8 +412,21 @@ static void offer(struct front *f, struct ws_session *s, struct wsmsg *m)
 			return;
 		s->stats_last_us[m->variant] = m->ts_us;
 	}
+	if (!m->replayed && !out_rate_ok(f, s)) {
+		s->rate_dropped++;
+		f->hub->rate_capped++;
+		if (!f->hub->deferring)
+			lws_callback_on_writable(s->wsi); /* for the notice */
+		return;
+	}
 	if (m->replayed)
 		f->hub->replayed_to_clients++;
+	if (s->rate_dropped) {
+		/* the drops came before m: say so in front of it */
+		enqueue_new(f, s, notice("rate_limited", json_pack("{s:I, s:i}", "dropped",
+				(json_int_t)s->rate_dropped, "max_rate", (int)max_rate_of(f, s))));
+		s->rate_dropped = 0;
+	}
 	enqueue(f, s, m);
 }
 
@@ -741,7 +789,7 @@ static void start_resume(struct front *f, struct ws_session *s, int fam, uint64_
 
 /* ---- control messages ---- */
 
-static json_t *settings_json(const struct ws_session *s)
+static json_t *settings_json(const struct front *f, const struct ws_session *s)
 {
 	json_t *fams = json_array(), *vars = NULL;
 	for (int fam = 0; fams && fam < STRATA_FAM_COUNT; fam++)
@@ -753,8 +801,9 @@ static json_t *settings_json(const struct ws_session *s)
 			if (s->variants & ((uint64_t)1 << v))
 				json_array_append_new(vars, json_string(ev_variant_name(v)));
 	}
-	json_t *d = json_pack("{s:o, s:I}", "families", fams, "stats_interval_ms",
-			      (json_int_t)s->stats_interval_ms);
+	json_t *d = json_pack("{s:o, s:I, s:I}", "families", fams, "stats_interval_ms",
+			      (json_int_t)s->stats_interval_ms, "max_rate",
+			      (json_int_t)max_rate_of(f, s));
 	json_t *filter = json_object();
 	if (s->subject[0])
 		json_object_set_new(filter, "subject", json_string(s->subject));
@@ -782,6 +831,7 @@ static void apply_control(struct front *f, struct ws_session *s, const json_t *j
 	char subject[64];
 	snprintf(subject, sizeof(subject), "%s", s->subject);
 	unsigned interval = s->stats_interval_ms;
+	unsigned max_rate = s->max_rate;
 	uint64_t resume_seq[STRATA_FAM_COUNT] = {0};
 	unsigned resume_mask = 0;
 	uint64_t epoch = 0;
@@ -871,6 +921,14 @@ static void apply_control(struct front *f, struct ws_session *s, const json_t *j
 				return;
 			}
 			interval = (unsigned)json_integer_value(v);
+		} else if (strcmp(k, "max_rate") == 0) {
+			if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+			    json_integer_value(v) > 10000000) {
+				send_error(f, s, "bad_request",
+					   "max_rate: expected events per second 0..10000000 (0: the frontend's cap)");
+				return;
+			}
+			max_rate = (unsigned)json_integer_value(v);
 		} else if (strcmp(k, "resume_from") == 0) {
 			if (json_is_object(v)) {
 				const char *rk;
@@ -907,7 +965,7 @@ static void apply_control(struct front *f, struct ws_session *s, const json_t *j
 			}
 		} else {
 			snprintf(msg, sizeof(msg),
-				 "unknown control key '%.40s': expected subscribe, filter, stats_interval_ms, resume_from, epoch",
+				 "unknown control key '%.40s': expected subscribe, filter, stats_interval_ms, max_rate, resume_from, epoch",
 				 k);
 			send_error(f, s, "bad_request", msg);
 			return;
@@ -921,7 +979,12 @@ static void apply_control(struct front *f, struct ws_session *s, const json_t *j
 	s->variants = variants;
 	snprintf(s->subject, sizeof(s->subject), "%s", subject);
 	s->stats_interval_ms = interval;
-	enqueue_new(f, s, notice("subscribed", settings_json(s)));
+	if (max_rate != s->max_rate) {
+		s->max_rate = max_rate;
+		s->out_tokens = max_rate_of(f, s); /* a new cap starts with a full second */
+		s->out_us = wall_us();
+	}
+	enqueue_new(f, s, notice("subscribed", settings_json(f, s)));
 	for (int fam = 0; fam < STRATA_FAM_COUNT; fam++)
 		if ((resume_mask & (1u << fam)) && (s->mask & (1u << fam)) &&
 		    !(s->resuming & (1u << fam))) {
@@ -1082,6 +1145,8 @@ int ws_on_established(struct front *f, struct lws *wsi, struct ws_session *s)
 	s->variants = ALL_VARIANTS;
 	s->tokens = 2.0 * f->opt.ws_msg_rate;
 	s->tokens_ms = mono_ms();
+	s->out_tokens = f->opt.ws_max_rate;
+	s->out_us = wall_us();
 	/* ?tree=NAME or ?table=NAME: events about that object only. */
 	char frag[128];
 	for (int i = 0; i < 16; i++) {
@@ -1206,11 +1271,26 @@ static int write_queued(struct front *f, struct lws *wsi, struct ws_session *s)
 		h->sent++;
 		wsmsg_unref(m);
 	}
+	char txt[160];
+	int n;
+	if (!s->qcount && s->rate_dropped &&
+	    (n = snprintf(txt, sizeof(txt),
+			  "{\"message_type\":\"rate_limited\",\"data\":{\"dropped\":%llu,"
+			  "\"max_rate\":%u},\"timestamp\":%lld}",
+			  (unsigned long long)s->rate_dropped, max_rate_of(f, s),
+			  (long long)time(NULL))) > 0 &&
+	    used + 10 + (size_t)n <= WS_BATCH_MAX) {
+		/* drops after everything queued (no later event carries them yet) */
+		used += frame_header(out + used, (size_t)n);
+		memcpy(out + used, txt, (size_t)n);
+		used += (size_t)n;
+		s->rate_dropped = 0;
+	}
 	if (used && lws_write(wsi, out, used, LWS_WRITE_RAW) < (int)used)
 		return -1;
 	if (s->qcount == 0)
 		s->dropping_since_ms = 0; /* caught up */
-	else
+	if (s->qcount || s->rate_dropped)
 		lws_callback_on_writable(wsi);
 	return 0;
 }
@@ -1244,7 +1324,7 @@ void ws_flush(struct front *f)
 		return;
 	h->deferring = false;
 	for (struct ws_session *s = f->ws_clients; s; s = s->next) {
-		if ((!s->qcount && !s->lagged) || s->closing)
+		if ((!s->qcount && !s->lagged && !s->rate_dropped) || s->closing)
 			continue;
 		if (lws_partial_buffered(s->wsi)) {
 			lws_callback_on_writable(s->wsi);
@@ -1359,7 +1439,7 @@ json_t *ws_stats_json(struct front *f)
 							      "count", (json_int_t)h->lat[b]));
 	return json_pack(
 		"{s:{s:i, s:o}, s:{s:I, s:I, s:I, s:I, s:i, s:I}, s:I, s:I, s:I, s:I, s:I, s:I,"
-		" s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
+		" s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 		" s:{s:I, s:I, s:I, s:I, s:o}, s:{s:b, s:I, s:o}, s:o}",
 		"clients", "total", total, "by_stream", streams,
 		"queues", "depth_total", (json_int_t)depth, "depth_max", (json_int_t)depth_max,
@@ -1368,6 +1448,7 @@ json_t *ws_stats_json(struct front *f)
 		(json_int_t)f->opt.ws_queue_bytes,
 		"messages_sent", (json_int_t)h->sent,
 		"direct_writes", (json_int_t)h->direct_writes,
+		"rate_capped", (json_int_t)h->rate_capped,
 		"messages_dropped", (json_int_t)h->dropped,
 		"lagged_notices", (json_int_t)h->lagged_notices,
 		"lagged_clients_now", (json_int_t)lagging,

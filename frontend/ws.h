@@ -47,6 +47,11 @@ struct ws_session {
 	double tokens;
 	int64_t tokens_ms;
 	uint64_t over_rate;
+	/* outbound events: a token bucket at min(--ws-max-rate, asked max_rate) */
+	unsigned max_rate;     /* asked by the client (0: the frontend's cap) */
+	double out_tokens;
+	int64_t out_us;
+	uint64_t rate_dropped; /* dropped by the cap since the last rate_limited notice */
 	bool closing;          /* closed for slowness or abuse: nothing more is queued */
 	char close_reason[96];
 	int close_code;

@@ -421,3 +421,58 @@ def test_ws_stats_shape(cluster):
     assert st["bus"]["connected"] is True
     assert st["bus"]["topics"]["io"]["last_seq"] >= 3
     assert st["breaker"]["state"] == "closed"
+
+
+def test_event_rate_cap_accounts_for_every_seq(hits_env):
+    """--ws-max-rate caps the events a client gets per second (a client may
+    ask for less with max_rate); what the cap drops is announced in a
+    rate_limited notice before the next event, so between two delivered
+    events the seqs skipped equal the drops announced."""
+    env = hits_env
+    env.start_front("--ws-max-rate", "200")
+    ids = pages(env)
+
+    async def main():
+        async with ws_open(env.ws_url("/api/v1/ws/storage/buffer-pool")) as ws:
+            r = WsReader(ws)
+            await r.first(lambda m: is_notice(m, "connection"), what="hello")
+            await ws.send(json.dumps({"max_rate": 1000}))
+            sub = await r.first(lambda m: is_notice(m, "subscribed"))
+            assert sub["data"]["max_rate"] == 200, sub  # the frontend's cap wins
+            await ws.send(json.dumps({"max_rate": 50}))
+            sub = await r.first(lambda m: is_notice(m, "subscribed"))
+            assert sub["data"]["max_rate"] == 50, sub
+            await ws.send(json.dumps({"max_rate": -1}))
+            err = await r.first(lambda m: m["message_type"] in ("error", "subscribed"))
+            assert err["message_type"] == "error" and "max_rate" in err["data"]["message"], err
+
+            start = len(r.seen)
+            await asyncio.to_thread(generate_hits, env, ids, 4)
+            done_at = time.time()
+            # every hit is before the first PoolStats stamped after the reads ended
+            await r.first(lambda m: is_event(m, "buffer_pool_event", "PoolStats")
+                          and m["data"]["PoolStats"]["timestamp"] > done_at + 1,
+                          timeout=EVENT_TIMEOUT * 2, what="a PoolStats after the burst")
+            seen = r.seen[start:]
+            last, announced, dropped_total, delivered = None, 0, 0, 0
+            for m in seen:
+                if m["message_type"] == "rate_limited":
+                    assert m["data"]["max_rate"] == 50, m
+                    announced += m["data"]["dropped"]
+                    dropped_total += m["data"]["dropped"]
+                    continue
+                assert m["message_type"] not in ("lagged", "gap"), m
+                seq = event_seq(m)
+                if seq is None:
+                    continue
+                if last is not None:
+                    assert seq - last - 1 == announced, (last, seq, announced)
+                announced = 0
+                last = seq
+                delivered += 1
+            assert dropped_total > 0, "4 x 256 reads at 50 events/s must hit the cap"
+            assert delivered > 0
+            return dropped_total
+
+    dropped = asyncio.run(main())
+    assert ws_stats(env)["rate_capped"] >= dropped

@@ -1147,3 +1147,66 @@ Test(ipc, drain_then_stop_while_replies_are_in_flight, .timeout = 40)
 {
 	run_stop_stress(2000);
 }
+
+/*
+ * The events listener's guard probes it once a second while events stream
+ * out. nng's PUB sends every message to every subscriber, so a probe made
+ * of an nng SUB socket would receive the stream, and nng 1.5.2 cannot close
+ * a socket whose ipc pipe is between a message's header and its body: its
+ * one reaper thread then waits for ever, and so does every later nng_close
+ * — the next probe's, ipc_pub_close's (stratad's SIGTERM hang). While the
+ * publisher sends without pause for several probe periods, the guard must
+ * keep probing and ipc_pub_close must return (the suite's timeout fails
+ * the test otherwise), and a subscriber must still be served.
+ */
+struct blast {
+	struct ipc_pub *pub;
+	_Atomic bool stop;
+	_Atomic long sent;
+};
+
+static void *blast_main(void *arg)
+{
+	struct blast *b = arg;
+	char msg[200] = "storage.test";
+	while (!atomic_load(&b->stop)) {
+		if (ipc_pub_send(b->pub, msg, sizeof(msg)) == 0)
+			atomic_fetch_add(&b->sent, 1);
+	}
+	return NULL;
+}
+
+static void count_msg(void *arg, const void *msg, size_t len)
+{
+	(void)msg, (void)len;
+	atomic_fetch_add((_Atomic long *)arg, 1);
+}
+
+Test(ipc, pub_closes_after_probes_under_a_stream, .timeout = 60)
+{
+	const char *url = new_url();
+	char err[256] = "";
+	struct blast b = {0};
+	cr_assert_eq(ipc_pub_open(&b.pub, url, 4096, err, sizeof(err)), 0, "%s", err);
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, blast_main, &b), 0);
+	/* Three or more probe periods with the stream flowing. */
+	sleep_ms(3500);
+	/* The listener still takes subscribers (no probe broke it). */
+	_Atomic long got = 0;
+	struct ipc_sub *s = NULL;
+	const char *prefix = "storage.";
+	cr_assert_eq(ipc_sub_open(&s, url, &prefix, 1, count_msg, NULL, &got, err, sizeof(err)), 0,
+		     "%s", err);
+	nng_time until = nng_clock() + 10000;
+	while (atomic_load(&got) == 0 && nng_clock() < until)
+		nng_msleep(10);
+	cr_expect_gt(atomic_load(&got), 0, "a subscriber got nothing from the stream");
+	atomic_store(&b.stop, true);
+	pthread_join(t, NULL);
+	cr_assert_gt(atomic_load(&b.sent), 0);
+	ipc_pub_close(b.pub); /* hangs for ever if a probe hung nng's reaper */
+	/* The subscriber last: with its publisher gone nothing is arriving, so
+	 * closing it cannot meet the same nng bug. */
+	ipc_sub_close(s);
+}

@@ -20,6 +20,7 @@
 #include <nng/protocol/reqrep0/req.h>
 #include <nng/supplemental/util/platform.h>
 
+#include "ipc/close.h"
 #include "ipc/redial.h"
 #include "strata/error.h"
 
@@ -305,7 +306,8 @@ void ipc_client_close(struct ipc_client *cl)
 		pthread_cond_wait(&cl->idle, &cl->lock);
 	pthread_mutex_unlock(&cl->lock);
 	redialer_stop(cl->redial);
-	nng_close(cl->sock);
+	if (!ipc_close_bounded(cl->sock, IPC_CLOSE_WAIT_MS, "control client"))
+		return; /* abandoned: cl stays for nng */
 	pthread_mutex_destroy(&cl->lock);
 	pthread_cond_destroy(&cl->idle);
 	free(cl);

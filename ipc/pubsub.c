@@ -16,6 +16,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 #include <nng/protocol/pubsub0/sub.h>
 
+#include "ipc/close.h"
 #include "ipc/guard.h"
 #include "ipc/redial.h"
 #include "strata/error.h"
@@ -178,7 +179,8 @@ void ipc_sub_close(struct ipc_sub *s)
 	atomic_store(&s->closing, true);
 	redialer_stop(s->redial);
 	nng_aio_stop(s->aio); /* waits for a running callback */
-	nng_close(s->sock);
+	if (!ipc_close_bounded(s->sock, IPC_CLOSE_WAIT_MS, "event subscriber"))
+		return; /* abandoned: s and its aio stay for nng */
 	nng_aio_free(s->aio);
 	free(s);
 }

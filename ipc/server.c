@@ -27,6 +27,7 @@
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
 
+#include "ipc/close.h"
 #include "ipc/guard.h"
 #include "strata/error.h"
 
@@ -325,7 +326,8 @@ void ipc_server_stop(struct ipc_server *s)
 		c->msg = NULL;
 	}
 	s->queue_head = s->queue_tail = NULL;
-	nng_close(s->sock);
+	if (!ipc_close_bounded(s->sock, IPC_CLOSE_WAIT_MS, "control server"))
+		return; /* abandoned: the contexts and their aios stay for nng */
 	for (unsigned i = 0; i < s->nctx; i++)
 		nng_aio_free(s->ctxs[i].aio);
 	pthread_mutex_destroy(&s->lock);

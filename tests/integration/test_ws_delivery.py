@@ -476,3 +476,38 @@ def test_event_rate_cap_accounts_for_every_seq(hits_env):
 
     dropped = asyncio.run(main())
     assert ws_stats(env)["rate_capped"] >= dropped
+
+
+def test_frontend_stops_while_events_stream(hits_env):
+    """SIGTERM a frontend while stratad floods its subscriber: it exits (nng
+    1.5 can wedge closing a socket mid-receive; the frontend's closes are
+    bounded and it leaves a wedged socket to process exit). The events come
+    from reads through a second frontend that stays up."""
+    import threading
+    env = hits_env
+    pump_port = free_port()
+    pump = env.spawn("pump", [str(FRONT), "--data", str(env.data),
+                              "--listen", f"127.0.0.1:{pump_port}"])
+    wait_for(lambda: _ready(pump_port), START_TIMEOUT, "the pump frontend")
+    env.port, saved = pump_port, env.port
+    ids = pages(env)
+    env.port = saved
+    stop = threading.Event()
+
+    def flood():
+        while not stop.is_set():
+            generate_hits(env, ids, 1, port=pump_port)
+
+    t = threading.Thread(target=flood)
+    t.start()
+    try:
+        for round_ in range(3):
+            env.start_front()
+            wait_for(lambda: ws_stats(env)["bus"]["topics"]["buffer-pool"]["received"] > 2000,
+                     START_TIMEOUT, "events flowing into the frontend")
+            rc = env.front.stop(signal.SIGTERM)
+            assert rc == 0, f"round {round_}: frontend exit {rc}:\n{env.front.describe()}"
+    finally:
+        stop.set()
+        t.join(timeout=30)
+    pump.stop()

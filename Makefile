@@ -37,6 +37,12 @@ DAEMON_OBJS   := $(filter-out %/main.o,$(call objs,daemon))
 FRONT_OBJS    := $(filter-out %/frontend/main.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard frontend/*.c frontend/*/*.c)))
 CLI_OBJS      := $(filter-out %/main.o,$(call objs,cli))
 
+# The dashboard page (frontend/dashboard/*) is compiled into strata-front as
+# byte arrays (frontend/dashboard/embed.sh, coreutils only).
+DASH_FILES    := frontend/dashboard/index.html frontend/dashboard/dashboard.js \
+                 frontend/dashboard/dashboard.css
+FRONT_OBJS    += $(BUILD)/obj/gen/dashboard_files.o
+
 LIBSTRATA     := $(BUILD)/libstrata.a
 LIBPROTO      := $(BUILD)/libstrata_proto.a
 LIBIPC        := $(BUILD)/libstrata_ipc.a
@@ -62,6 +68,13 @@ bench-deps:
 	@bash deploy/install-deps.sh --bench
 
 $(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/gen/dashboard_files.c: $(DASH_FILES) frontend/dashboard/embed.sh
+	@mkdir -p $(dir $@)
+	sh frontend/dashboard/embed.sh $@ $(DASH_FILES)
+$(BUILD)/obj/gen/dashboard_files.o: $(BUILD)/gen/dashboard_files.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

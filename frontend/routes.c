@@ -310,7 +310,7 @@ static const struct route routes_core[] = {
 /* Every table; routes_next walks them in this order. */
 static const struct route *const route_tables[] = {
 	routes_core, routes_tiers, routes_columnar, routes_json, routes_partitions,
-	routes_tablespaces,
+	routes_tablespaces, routes_dashboard,
 };
 
 const struct route *routes_next(const struct route *r)

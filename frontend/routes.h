@@ -60,6 +60,7 @@ extern const struct route routes_columnar[];     /* frontend/routes_columnar.c *
 extern const struct route routes_json[];         /* frontend/routes_json.c */
 extern const struct route routes_partitions[];   /* frontend/routes_partitions.c */
 extern const struct route routes_tablespaces[];  /* frontend/routes_tablespaces.c */
+extern const struct route routes_dashboard[];    /* frontend/dashboard.c */
 
 /* Walks every route of every table: routes_next(NULL) is the first,
  * routes_next(r) the one after r, NULL after the last. */

@@ -176,6 +176,7 @@ static void local_metrics(struct front *f, const struct route_req *rq, int *stat
 		{"strata_ws_lagged_notices_total", "lagged_notices", "counter", "lagged notices sent"},
 		{"strata_ws_closed_slow_total", "closed_slow", "counter", "clients closed for being too slow"},
 		{"strata_ws_rate_limited_total", "rate_limited", "counter", "control messages refused by the rate cap"},
+		{"strata_ws_rate_capped_total", "rate_capped", "counter", "events not sent: over a client's event rate cap"},
 		{"strata_ws_resumes_total", "resumes", "counter", "resume requests"},
 		{"strata_ws_lagged_clients", "lagged_clients_now", "gauge", "clients currently dropping messages"},
 	};

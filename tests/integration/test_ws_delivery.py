@@ -476,6 +476,10 @@ def test_event_rate_cap_accounts_for_every_seq(hits_env):
 
     dropped = asyncio.run(main())
     assert ws_stats(env)["rate_capped"] >= dropped
+    with urllib.request.urlopen(env.url("/metrics"), timeout=10) as resp:
+        text = resp.read().decode()
+    line = [l for l in text.splitlines() if l.startswith("strata_ws_rate_capped_total ")]
+    assert line and int(line[0].split()[1]) >= dropped, line
 
 
 def test_frontend_stops_while_events_stream(hits_env):

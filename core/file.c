@@ -21,6 +21,8 @@
 #include <limits.h>
 #include <liburing.h>
 #include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -439,6 +441,92 @@ bool file_is_failed(const struct sfile *f)
 
 /* ---- read-only mappings ------------------------------------------------------ */
 
+/*
+ * SIGBUS guard. Touching a mapped page whose backing is gone (the file was
+ * truncated under the mapping, the device failed the page-in) raises SIGBUS
+ * on the touching thread, synchronously. Every byte leaves a mapping through
+ * map_copy(), which arms this thread's guard around one memcpy; the handler
+ * turns a SIGBUS whose address lies inside the armed range into a
+ * siglongjmp back to map_copy (→ STRATA_EIO). Anything else is passed on to
+ * the handler installed before ours, or to the default action (the process
+ * dies as it would have without us).
+ *
+ * SA_NODEFER keeps SIGBUS unblocked while the handler runs, so the
+ * siglongjmp (which does not restore the mask: sigsetjmp(env, 0), no
+ * syscall per read) leaves the thread able to take the next one.
+ */
+struct map_guard {
+	sigjmp_buf env;
+	const uint8_t *lo, *hi;     /* the range being copied */
+	volatile sig_atomic_t armed;
+};
+
+static _Thread_local struct map_guard map_guard;
+static struct sigaction prev_sigbus;
+static pthread_once_t sigbus_once = PTHREAD_ONCE_INIT;
+static int sigbus_install_rc;
+
+static void sigbus_handler(int sig, siginfo_t *si, void *uctx)
+{
+	struct map_guard *g = &map_guard;
+	if (g->armed && si) {
+		const uint8_t *a = si->si_addr;
+		if (a >= g->lo && a < g->hi) {
+			g->armed = 0;
+			siglongjmp(g->env, 1);
+		}
+	}
+	if (prev_sigbus.sa_flags & SA_SIGINFO) {
+		if (prev_sigbus.sa_sigaction) {
+			prev_sigbus.sa_sigaction(sig, si, uctx);
+			return;
+		}
+	} else if (prev_sigbus.sa_handler != SIG_DFL && prev_sigbus.sa_handler != SIG_IGN) {
+		prev_sigbus.sa_handler(sig);
+		return;
+	}
+	/* not ours, nobody else's: die of it, as without the guard (SIGBUS is
+	 * not blocked here, so raise() delivers it at once) */
+	struct sigaction dfl = {.sa_handler = SIG_DFL};
+	sigemptyset(&dfl.sa_mask);
+	(void)sigaction(SIGBUS, &dfl, NULL);
+	(void)raise(SIGBUS);
+}
+
+static void sigbus_install(void)
+{
+	struct sigaction sa = {.sa_sigaction = sigbus_handler,
+			       .sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK};
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGBUS, &sa, &prev_sigbus) != 0)
+		sigbus_install_rc = strata_err_from_errno(errno);
+}
+
+int file_map_guard_install(void)
+{
+	if (pthread_once(&sigbus_once, sigbus_install) != 0)
+		return STRATA_EIO;
+	return sigbus_install_rc;
+}
+
+/* Copies len bytes from the mapping at src into dst; STRATA_EIO if a page
+ * of it cannot be read (SIGBUS). Only map_guard is touched between
+ * sigsetjmp and siglongjmp, and it is not a local: nothing needs volatile. */
+static int map_copy(void *dst, const uint8_t *src, size_t len)
+{
+	struct map_guard *g = &map_guard;
+	g->lo = src;
+	g->hi = src + len;
+	if (sigsetjmp(g->env, 0) != 0)
+		return STRATA_EIO; /* the handler disarmed the guard */
+	g->armed = 1;
+	atomic_signal_fence(memory_order_seq_cst);
+	memcpy(dst, src, len);
+	atomic_signal_fence(memory_order_seq_cst);
+	g->armed = 0;
+	return 0;
+}
+
 struct file_map {
 	struct sfile *f;
 	const uint8_t *base;
@@ -449,12 +537,15 @@ int file_map(struct sfile *f, uint64_t len, struct file_map **out)
 {
 	if (!f || !out || len == 0 || (f->flags & FILE_DIRECT) || len > (uint64_t)SIZE_MAX)
 		return STRATA_EBAD_REQUEST;
+	int rc = file_map_guard_install();
+	if (rc)
+		return rc; /* never map without the guard */
 	struct file_map *m = malloc(sizeof(*m));
 	if (!m)
 		return STRATA_ENOMEM;
 	void *p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, f->fd, 0);
 	if (p == MAP_FAILED) {
-		int rc = errno == ENOMEM ? STRATA_ENOMEM : STRATA_EIO;
+		rc = errno == ENOMEM ? STRATA_ENOMEM : STRATA_EIO;
 		free(m);
 		return rc;
 	}
@@ -465,20 +556,21 @@ int file_map(struct sfile *f, uint64_t len, struct file_map **out)
 	return 0;
 }
 
-int file_map_read(struct file_map *m, uint64_t off, size_t len, const void **p)
+int file_map_read(struct file_map *m, uint64_t off, size_t len, void *buf)
 {
-	if (!m || !p)
+	if (!m || (!buf && len))
 		return STRATA_EBAD_REQUEST;
-	*p = NULL;
 	if (off > m->len || len > m->len - off)
 		return STRATA_ENOT_FOUND;
 	struct fault_hit hit = fault_decide(m->f, FILE_OP_READ);
 	int rc = 0;
 	if (hit.act == FA_ERROR || hit.act == FA_TORN)
 		rc = strata_err_from_errno(hit.errnum);
-	account(m->f, FILE_OP_READ, rc, rc ? 0 : len, 0, off, ACCT_PLAIN, 1);
-	if (!rc)
-		*p = m->base + off;
+	uint64_t t0 = rc ? 0 : clock_mono_ns();
+	if (!rc && len)
+		rc = map_copy(buf, m->base + off, len);
+	account(m->f, FILE_OP_READ, rc, rc ? 0 : len, rc ? 0 : (clock_mono_ns() - t0) / 1000, off,
+		ACCT_PLAIN, 1);
 	return rc;
 }
 

@@ -134,35 +134,60 @@ int file_punch_hole(struct sfile *f, uint64_t off, uint64_t len);
 
 /*
  * A read-only shared mapping of the first len bytes of a file that does not
- * change while mapped (an SSTable: written once, then only read). Reads
- * through it hand out pointers into the page cache: no syscall, no copy.
- * Each file_map_read still
+ * change while mapped (an SSTable: written once, then only read). A read
+ * copies the bytes out of the page cache: no syscall, one memcpy. Each
+ * file_map_read
  *   - is checked against the fault table as a FILE_OP_READ of the file's
  *     path (FILE_FAULT_ERROR and FILE_FAULT_TORN fail it with their errno and
- *     hand out nothing; FILE_FAULT_SHORT has nothing to shorten: no effect),
- *   - counts as one read of len bytes in core_stats()->io (latency 0: the
- *     page faults, if any, happen when the caller touches the bytes; no
- *     queue-depth change) and emits ReadCompleted like file_pread would.
+ *     copy nothing; FILE_FAULT_SHORT has nothing to shorten: no effect),
+ *   - counts as one read of len bytes in core_stats()->io (latency: the
+ *     copy, page faults included; no queue-depth change) and emits
+ *     ReadCompleted like file_pread would.
  * The mapping stays valid after the file is unlinked or replaced by a
  * rename; it must be unmapped before f is closed.
- * Caveat (as for any mmap reader, LevelDB's and RocksDB's included): an I/O
- * error of the device while the caller touches a mapped page, or the file
- * being truncated by someone else, raises SIGBUS instead of an error code.
+ *
+ * Disk errors and truncation: a page that cannot be read (an I/O error of
+ * the device during the page-in, or the file truncated under the mapping by
+ * someone else) raises SIGBUS on the reading thread. The layer hands out no
+ * pointers into the mapping; every byte leaves it through file_map_read's
+ * copy, which runs under a per-thread guard, so such a read returns
+ * STRATA_EIO and the process carries on.
+ *
+ * Signal handler (process-wide side effect): the first file_map() (or
+ * file_map_guard_install()) installs a SIGBUS handler with sigaction
+ * (SA_SIGINFO | SA_NODEFER | SA_ONSTACK). A SIGBUS that does not hit a
+ * guarded copy is passed to the handler that was installed before it or,
+ * if that was SIG_DFL/SIG_IGN, kills the process with SIGBUS as before:
+ * real bugs still crash. A program that installs its own SIGBUS handler
+ * afterwards must chain to the previous one, or mapped reads will crash on
+ * disk errors again.
+ *
  * Thread-safety: file_map_read may be called from any number of threads.
  */
 struct file_map;
 
+/* Installs the SIGBUS guard's handler (once per process; later calls return
+ * the first result). file_map() calls it; a program that wants the handler
+ * in place before starting threads or installing its own may call it first.
+ *   STRATA_EIO etc.      sigaction failed (file_map then maps nothing) */
+int file_map_guard_install(void);
+
 /* Maps [0, len) of f read-only (len > 0, at most the file's size).
  *   STRATA_EBAD_REQUEST  f NULL, len 0, or a FILE_DIRECT file
  *   STRATA_ENOMEM        no address space (mmap ENOMEM), or malloc
- *   STRATA_EIO           anything else mmap refuses */
+ *   STRATA_EIO           anything else mmap refuses, or the SIGBUS handler
+ *                        could not be installed */
 int file_map(struct sfile *f, uint64_t len, struct file_map **out);
 
-/* Sets *p to the bytes [off, off + len) of the mapping (valid until
- * file_unmap). STRATA_ENOT_FOUND if the range is not inside the mapping
- * (nothing counted), STRATA_EBAD_REQUEST for NULL arguments, injected
- * faults as above. */
-int file_map_read(struct file_map *m, uint64_t off, size_t len, const void **p);
+/* Copies the bytes [off, off + len) of the mapping into buf.
+ *   STRATA_ENOT_FOUND    the range is not inside the mapping (nothing
+ *                        counted, nothing copied)
+ *   STRATA_EIO           a page of the range could not be read (SIGBUS:
+ *                        device error, file truncated under the mapping);
+ *                        buf is then partly written
+ *   STRATA_EBAD_REQUEST  m NULL, or buf NULL with len > 0
+ *   injected faults as above (buf untouched). */
+int file_map_read(struct file_map *m, uint64_t off, size_t len, void *buf);
 
 /* Mapped length. */
 uint64_t file_map_len(const struct file_map *m);

@@ -76,11 +76,12 @@ struct lsm_options {
 	size_t block_cache_bytes;     /* cache of uncompressed data blocks [8 MiB];
 				       * SIZE_MAX = no cache */
 	bool no_mmap_reads;           /* false: SSTables are read through read-only
-				       * mappings (file_map): raw blocks used in
-				       * place, CRC checked on every read, only
-				       * decompressed blocks cached; a device error
-				       * while touching a mapped page is SIGBUS, not
-				       * STRATA_EIO. true: pread every block miss */
+				       * mappings (file_map): raw blocks copied out
+				       * per read, CRC checked on every read, only
+				       * decompressed blocks cached; an unreadable
+				       * mapped page (device error, truncated file)
+				       * is STRATA_EIO (guarded copy, see file.h).
+				       * true: pread every block miss */
 };
 
 /* Per-write options; NULL means "the tree's sync mode". */

@@ -339,49 +339,36 @@ void lsm_sst_set_cache(struct lsm_sst *r, struct lsm_cache *c)
 	r->cache_id = lsm_cache_new_id();
 }
 
-/* Reads a block (stored bytes + trailer) at off and verifies it. On success
- * *out holds the raw (decompressed) bytes: malloc'd (*owned true), or, when
- * the table is mapped, the block is stored raw and in_place is allowed, a
- * pointer into the mapping (*owned false; valid while r is open). The CRC
- * is checked on every call, mapped or not. */
+/* Reads a block (stored bytes + trailer) at off and verifies it: copied out
+ * of the mapping when the table is mapped (the copy is guarded: a page that
+ * cannot be read is STRATA_EIO, not SIGBUS; see core/file.h), else pread.
+ * On success *out holds the raw (decompressed) bytes, malloc'd (the
+ * caller's), and *lz4 whether the block was stored compressed. The CRC is
+ * checked on every call. */
 static int read_block(struct lsm_sst *r, uint64_t off, uint64_t stored, uint32_t raw,
-		      bool in_place, uint8_t **out, size_t *outlen, bool *owned)
+		      uint8_t **out, size_t *outlen, bool *lz4)
 {
 	if (stored < TRAILER || stored > BLOCK_MAX || off > r->size || stored > r->size - off)
 		return corrupt();
-	const uint8_t *p;
-	uint8_t *buf = NULL;
-	int rv;
-	if (r->map) {
-		const void *mp;
-		if ((rv = file_map_read(r->map, off, stored, &mp)))
-			return rv == STRATA_ENOT_FOUND ? corrupt() : rv;
-		p = mp;
-	} else {
-		if (!(buf = malloc(stored)))
-			return STRATA_ENOMEM;
-		if ((rv = file_pread(r->f, buf, stored, off))) {
-			free(buf);
-			return rv == STRATA_ENOT_FOUND ? corrupt() : rv;
-		}
-		p = buf;
+	uint8_t *buf = malloc(stored);
+	if (!buf)
+		return STRATA_ENOMEM;
+	int rv = r->map ? file_map_read(r->map, off, stored, buf)
+			: file_pread(r->f, buf, stored, off);
+	if (rv) {
+		free(buf);
+		return rv == STRATA_ENOT_FOUND ? corrupt() : rv;
 	}
+	const uint8_t *p = buf;
 	size_t len = stored - TRAILER;
-	/* the CRC streams through the block from its start; the trailer is
-	 * read after it (a mapped block is not in the CPU cache yet) */
 	if (crc32c(crc32c(0, p, len), p + len, 1) != lsm_get_u32(p + len + 1)) {
 		free(buf);
 		return corrupt();
 	}
 	uint8_t comp = p[len];
 	if (comp == COMP_RAW) {
-		if (!buf && !in_place) {
-			if (!(buf = malloc(len ? len : 1)))
-				return STRATA_ENOMEM;
-			memcpy(buf, p, len);
-		}
-		*owned = buf != NULL;
-		*out = buf ? buf : (uint8_t *)p;
+		*lz4 = false;
+		*out = buf;
 		*outlen = len;
 		return 0;
 	}
@@ -402,7 +389,7 @@ static int read_block(struct lsm_sst *r, uint64_t off, uint64_t stored, uint32_t
 	}
 	*out = d;
 	*outlen = raw;
-	*owned = true;
+	*lz4 = true;
 	return 0;
 }
 
@@ -469,11 +456,11 @@ int lsm_sst_open_ex(struct lsm_sst **out, const char *path, bool map)
 	r->entries = lsm_get_u64(ft + 48);
 	/* Index and filter are copied (verified once, here): they are used on
 	 * every lookup. A failed mapping leaves the pread path. */
-	bool owned;
+	bool lz4;
 	if (map && file_map(r->f, r->size, &r->map) != 0)
 		r->map = NULL;
-	if ((rv = read_block(r, ioff, isize, 0, false, &r->index, &ilen, &owned)) ||
-	    (rv = read_block(r, foff, fsize, 0, false, &r->filter, &r->flen, &owned)) ||
+	if ((rv = read_block(r, ioff, isize, 0, &r->index, &ilen, &lz4)) ||
+	    (rv = read_block(r, foff, fsize, 0, &r->filter, &r->flen, &lz4)) ||
 	    (rv = parse_index(r, ilen)))
 		goto fail;
 	*out = r;
@@ -558,32 +545,31 @@ static bool block_parse(struct block *b, uint8_t *d, size_t len)
 
 /* Loads data block bi: from the cache when there, else read, verified and
  * (fill) inserted. Only verified, well-formed blocks enter the cache. A
- * mapped table serves blocks stored raw straight from the mapping, verified
- * on every load, and caches only decompressed blocks (as LevelDB does with
- * mmap'd tables: the page cache holds them already). */
+ * mapped table copies blocks stored raw out of the mapping on every load,
+ * verified each time, and caches only decompressed blocks (as LevelDB does
+ * with mmap'd tables: the page cache holds them already). */
 static int block_load(struct lsm_sst *r, size_t bi, struct block *b, bool fill)
 {
 	const struct index_entry *ie = &r->blocks[bi];
 	b->ce = NULL;
 	b->owned = false;
 	b->cache = r->cache;
-	bool in_place = r->map && ie->stored >= TRAILER && ie->stored - TRAILER == ie->raw;
-	if (in_place) {
+	bool mapped_raw = r->map && ie->stored >= TRAILER && ie->stored - TRAILER == ie->raw;
+	if (mapped_raw) {
 		uint8_t *d;
 		size_t len;
-		bool owned;
-		int rv = read_block(r, ie->off, ie->stored, ie->raw, true, &d, &len, &owned);
+		bool lz4;
+		int rv = read_block(r, ie->off, ie->stored, ie->raw, &d, &len, &lz4);
 		if (rv)
 			return rv;
-		b->owned = owned;
+		b->owned = true;
 		if (!block_parse(b, d, len)) {
-			if (owned)
-				free(d);
+			free(d);
 			b->owned = false;
 			b->data = NULL;
 			return corrupt();
 		}
-		if (owned && r->cache && fill) { /* stored compressed after all */
+		if (lz4 && r->cache && fill) { /* stored compressed after all */
 			struct lsm_cache_entry *e = lsm_cache_insert(r->cache, r->cache_id, ie->off, d, len);
 			b->owned = false;
 			if (!e) {
@@ -604,8 +590,8 @@ static int block_load(struct lsm_sst *r, size_t bi, struct block *b, bool fill)
 	}
 	uint8_t *d;
 	size_t len;
-	bool owned;
-	int rv = read_block(r, ie->off, ie->stored, ie->raw, false, &d, &len, &owned);
+	bool lz4;
+	int rv = read_block(r, ie->off, ie->stored, ie->raw, &d, &len, &lz4);
 	if (rv)
 		return rv;
 	if (!block_parse(b, d, len)) {

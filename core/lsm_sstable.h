@@ -80,9 +80,11 @@ struct lsm_sst;
  * STRATA_ENOT_FOUND (no file), STRATA_ECORRUPT, file layer errors. */
 int lsm_sst_open(struct lsm_sst **out, const char *path);
 /* The same; map: read data blocks through a read-only mapping of the file
- * (core/file.h file_map) instead of pread. Blocks stored raw are then used
- * in place, their CRC checked on every load, and only decompressed blocks
- * enter the block cache. Falls back to pread when the mapping fails. */
+ * (core/file.h file_map) instead of pread. Blocks stored raw are then
+ * copied out of the mapping on every load (no syscall), their CRC checked
+ * each time, and only decompressed blocks enter the block cache. A page
+ * that cannot be read (disk error, file truncated under the mapping) is
+ * STRATA_EIO, not SIGBUS. Falls back to pread when the mapping fails. */
 int lsm_sst_open_ex(struct lsm_sst **out, const char *path, bool map);
 /* Whether r reads through a mapping. */
 bool lsm_sst_mapped(const struct lsm_sst *r);

@@ -1269,29 +1269,30 @@ static int eval_expr(const struct evalctx *cx, const struct expr *e, json_t *cur
 	return 0;
 }
 
-/* RFC 9535 §2.3.4.2.2 */
+static long long clamp_ll(long long x, long long lo, long long hi)
+{
+	return x < lo ? lo : x > hi ? hi : x;
+}
+
+/* RFC 9535 §2.3.4.2.2: normalize start and end, clamp them to the array
+ * (to [0, len] going forward, [-1, len - 1] going backward), then walk from
+ * the clamped start towards the clamped end, excluded, by step. */
 static int apply_slice(const struct sel *sl, json_t *v, struct jpath_nodes *out)
 {
 	long long len = (long long)json_array_size(v);
 	long long step = sl->has_step ? sl->step : 1;
 	if (step == 0)
 		return 0;
-	long long start = sl->has_start ? sl->start : step > 0 ? 0 : len - 1;
-	long long end = sl->has_end ? sl->end : step > 0 ? len : -len - 1;
+	bool fwd = step > 0;
+	long long start = sl->has_start ? sl->start : fwd ? 0 : len - 1;
+	long long end = sl->has_end ? sl->end : fwd ? len : -len - 1;
 	long long ns = start >= 0 ? start : len + start, ne = end >= 0 ? end : len + end;
-	int rv;
-	if (step > 0) {
-		long long lo = ns < 0 ? 0 : ns > len ? len : ns;
-		long long hi = ne < 0 ? 0 : ne > len ? len : ne;
-		for (long long i = lo; i < hi; i += step)
-			if ((rv = list_add(out, json_array_get(v, (size_t)i), v, NULL, 0, (size_t)i)))
-				return rv;
-	} else {
-		long long hi = ns < -1 ? -1 : ns > len - 1 ? len - 1 : ns;
-		long long lo = ne < -1 ? -1 : ne > len - 1 ? len - 1 : ne;
-		for (long long i = hi; i > lo; i += step)
-			if ((rv = list_add(out, json_array_get(v, (size_t)i), v, NULL, 0, (size_t)i)))
-				return rv;
+	long long lo = fwd ? 0 : -1, hi = fwd ? len : len - 1;
+	long long first = clamp_ll(ns, lo, hi), stop = clamp_ll(ne, lo, hi);
+	for (long long i = first; fwd ? i < stop : i > stop; i += step) {
+		int rv = list_add(out, json_array_get(v, (size_t)i), v, NULL, 0, (size_t)i);
+		if (rv)
+			return rv;
 	}
 	return 0;
 }

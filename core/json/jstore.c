@@ -295,7 +295,23 @@ static int ops_write(struct coll *c, struct ops *o)
 	return rv;
 }
 
-/* Adds type ops for every index entry of doc (id) under index ix. */
+/* Adds one type op for the index entry prefix(ix_id, kind) value id. */
+static int index_entry(uint32_t ix_id, unsigned char kind, const json_t *v, const char *id,
+		       size_t idlen, enum lsm_op_type type, struct kbuf *k, struct ops *o)
+{
+	k->n = 0;
+	kb_index_prefix(k, ix_id, kind);
+	kb_value(k, v);
+	kb_put(k, id, idlen);
+	if (k->oom)
+		return STRATA_ENOMEM;
+	ops_add(o, type, k->p, k->n, "", 0);
+	return 0;
+}
+
+/* Adds type ops for every index entry of doc (id) under index ix: a scalar
+ * node is one KIND_NODE entry, each scalar element of an array node one
+ * KIND_ELEM entry. */
 static int index_entries(const struct jindex *ix, json_t *doc, const char *id, size_t idlen,
 			 enum lsm_op_type type, struct ops *o)
 {
@@ -305,28 +321,12 @@ static int index_entries(const struct jindex *ix, json_t *doc, const char *id, s
 	for (size_t i = 0; !rv && i < l.n; i++) {
 		json_t *v = l.v[i].value;
 		if (is_scalar(v)) {
-			k.n = 0;
-			kb_index_prefix(&k, ix->id, KIND_NODE);
-			kb_value(&k, v);
-			kb_put(&k, id, idlen);
-			if (k.oom)
-				rv = STRATA_ENOMEM;
-			else
-				ops_add(o, type, k.p, k.n, "", 0);
+			rv = index_entry(ix->id, KIND_NODE, v, id, idlen, type, &k, o);
 		} else if (json_is_array(v)) {
-			for (size_t e = 0; e < json_array_size(v); e++) {
+			for (size_t e = 0; !rv && e < json_array_size(v); e++) {
 				json_t *ev = json_array_get(v, e);
-				if (!is_scalar(ev))
-					continue;
-				k.n = 0;
-				kb_index_prefix(&k, ix->id, KIND_ELEM);
-				kb_value(&k, ev);
-				kb_put(&k, id, idlen);
-				if (k.oom) {
-					rv = STRATA_ENOMEM;
-					break;
-				}
-				ops_add(o, type, k.p, k.n, "", 0);
+				if (is_scalar(ev))
+					rv = index_entry(ix->id, KIND_ELEM, ev, id, idlen, type, &k, o);
 			}
 		}
 	}
@@ -334,6 +334,17 @@ static int index_entries(const struct jindex *ix, json_t *doc, const char *id, s
 	jpath_nodes_free(&l);
 	if (!rv && o->oom)
 		rv = STRATA_ENOMEM;
+	return rv;
+}
+
+/* index_entries for every index of c (wmu held): a document's whole index
+ * footprint, inserted (LSM_OP_PUT) or deleted (LSM_OP_DELETE). */
+static int doc_index_entries(const struct coll *c, json_t *doc, const char *id, size_t idlen,
+			     enum lsm_op_type type, struct ops *o)
+{
+	int rv = 0;
+	for (size_t i = 0; !rv && i < c->nidx; i++)
+		rv = index_entries(&c->idx[i], doc, id, idlen, type, o);
 	return rv;
 }
 
@@ -998,11 +1009,11 @@ int jstore_put(struct json_store *s, const char *name, const char *id, const jso
 		lsm_err(rv, "put", msg, msglen);
 		goto out;
 	}
-	for (size_t i = 0; !rv && old && i < c->nidx; i++)
-		rv = index_entries(&c->idx[i], old, id, idlen, LSM_OP_DELETE, &o);
+	if (old)
+		rv = doc_index_entries(c, old, id, idlen, LSM_OP_DELETE, &o);
 	ops_add(&o, LSM_OP_PUT, k.p, k.n, text, strlen(text));
-	for (size_t i = 0; !rv && i < c->nidx; i++)
-		rv = index_entries(&c->idx[i], cur, id, idlen, LSM_OP_PUT, &o);
+	if (!rv)
+		rv = doc_index_entries(c, cur, id, idlen, LSM_OP_PUT, &o);
 	if (!rv)
 		rv = ops_write(c, &o);
 	if (rv)
@@ -1060,8 +1071,8 @@ int jstore_delete(struct json_store *s, const char *name, const char *id, char *
 	}
 	if (!rv)
 		rv = doc_key(&k, id);
-	for (size_t i = 0; !rv && i < c->nidx; i++)
-		rv = index_entries(&c->idx[i], old, id, idlen, LSM_OP_DELETE, &o);
+	if (!rv)
+		rv = doc_index_entries(c, old, id, idlen, LSM_OP_DELETE, &o);
 	if (!rv) {
 		ops_add(&o, LSM_OP_DELETE, k.p, k.n, NULL, 0);
 		rv = ops_write(c, &o);

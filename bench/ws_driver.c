@@ -3,7 +3,8 @@
  * benchmark (bench/ws.sh, bench/README-ws.md).
  *
  * It talks to stratad's control endpoint directly (nng REQ, the same
- * msgpack envelopes as the CLI) and calls io.vectored_read on pages that are
+ * msgpack envelopes as the CLI) and calls io.vectored_read (include_data
+ * false: the pages are read, only their ids and lsns come back) on pages that are
  * resident in the buffer pool. With stratad started as
  * `--sample-every 1 --rare-limit 0` every page read emits PageHit,
  * PagePinned and PageUnpinned (family buffer-pool): 3 events per page.
@@ -144,7 +145,7 @@ static int do_drive(struct ipc_client *c, uint64_t first, long npages, double ra
 				json_array_append_new(ids, json_integer((json_int_t)(first + next)));
 				next = (next + 1) % (uint64_t)npages;
 			}
-			json_t *args = json_pack("{s:o}", "page_ids", ids);
+			json_t *args = json_pack("{s:o, s:b}", "page_ids", ids, "include_data", 0);
 			void *reply = NULL;
 			size_t len = 0;
 			int64_t c0 = now_us();

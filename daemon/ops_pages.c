@@ -545,6 +545,13 @@ static int op_vectored_read(struct stratad *d, const json_t *args, json_t **resu
 		snprintf(msg, msglen, "field 'page_ids' has %zu ids; at most %d per request", n, MAX_VECTORED);
 		return STRATA_ETOO_LARGE;
 	}
+	/* include_data=false reads the pages all the same (through the pool,
+	 * checksums verified, a prewarm or a scrub) but answers only each
+	 * page's id and lsn instead of its base64 image. */
+	bool with_data;
+	int brv = arg_bool(args, "include_data", true, &with_data, msg, msglen);
+	if (brv)
+		return brv;
 	size_t ps = ps_page_size(PS(d));
 	uint64_t *v = calloc(n, sizeof(*v));
 	void **bufs = calloc(n, sizeof(*bufs));
@@ -579,8 +586,10 @@ static int op_vectored_read(struct stratad *d, const json_t *args, json_t **resu
 	}
 	pages = json_array();
 	for (size_t i = 0; pages && i < n; i++)
-		json_array_append_new(pages, json_pack("{s:I, s:o}", "page_id", (json_int_t)v[i], "data",
-						       b64_json(bufs[i], ps)));
+		json_array_append_new(pages, with_data ? json_pack("{s:I, s:o}", "page_id", (json_int_t)v[i],
+								   "data", b64_json(bufs[i], ps))
+						       : json_pack("{s:I, s:I}", "page_id", (json_int_t)v[i], "lsn",
+								   (json_int_t)page_lsn(bufs[i])));
 	*result = json_pack("{s:o}", "pages", pages);
 	rv = *result ? 0 : STRATA_ENOMEM;
 out:

@@ -648,6 +648,18 @@ def test_vectored_read_write_round_trip(strata):
     assert_json_error(r, 400, "bad_request")
     assert get_record(env, pages[2], 0) == recs[pages[2]]
 
+    # include_data=false: the same reads, each page's id and lsn instead of its image.
+    imgs = vectored_read(env, pages)
+    r = env.request("POST", f"{API}/io/vectored-read", {"page_ids": pages, "include_data": False})
+    assert r.status == 200, r
+    assert r.body["pages"] == [{"page_id": p, "lsn": PageImage(imgs[p]).lsn} for p in pages], r
+    assert any(x["lsn"] > 0 for x in r.body["pages"]), r  # logged changes, not a constant
+    assert_json_error(env.request("POST", f"{API}/io/vectored-read",
+                                  {"page_ids": pages, "include_data": "no"}), 400, "bad_request")
+    assert_json_error(env.request("POST", f"{API}/io/vectored-read",
+                                  {"page_ids": [p0, 999999], "include_data": False}), 404,
+                      "not_found")
+
     # The vectored write went through the log: it survives kill -9.
     env.kill_stratad()
     restart_stratad(env)

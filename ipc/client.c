@@ -21,6 +21,7 @@
 #include <nng/supplemental/util/platform.h>
 
 #include "ipc/close.h"
+#include "ipc/pipeset.h"
 #include "ipc/redial.h"
 #include "strata/error.h"
 
@@ -39,7 +40,7 @@ struct client_call {
 struct ipc_client {
 	nng_socket sock;
 	struct redialer *redial;
-	_Atomic int pipes;              /* connected stratad pipes */
+	struct pipeset pipes;           /* connected stratad pipes */
 	size_t max_msg;                 /* largest reply body accepted */
 	pthread_mutex_t lock;           /* guards inflight, closing */
 	pthread_cond_t idle;            /* signalled when inflight empties */
@@ -121,23 +122,18 @@ static void call_done(void *arg)
 	free(c);
 }
 
-static void pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+static void on_pipes(void *arg, bool connected)
 {
-	(void)p;
 	struct ipc_client *cl = arg;
-	if (ev == NNG_PIPE_EV_ADD_POST) {
-		atomic_fetch_add(&cl->pipes, 1);
-	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		if (atomic_fetch_sub(&cl->pipes, 1) == 1) {
-			/* stratad went away: nothing in flight will be answered. */
-			pthread_mutex_lock(&cl->lock);
-			for (struct client_call *c = cl->inflight; c; c = c->next) {
-				c->cancelled_unavailable = true;
-				nng_aio_cancel(c->aio);
-			}
-			pthread_mutex_unlock(&cl->lock);
-		}
+	if (connected)
+		return;
+	/* stratad went away: nothing in flight will be answered. */
+	pthread_mutex_lock(&cl->lock);
+	for (struct client_call *c = cl->inflight; c; c = c->next) {
+		c->cancelled_unavailable = true;
+		nng_aio_cancel(c->aio);
 	}
+	pthread_mutex_unlock(&cl->lock);
 }
 
 int ipc_client_open(struct ipc_client **out, const char *url, size_t max_msg, char *err,
@@ -151,6 +147,7 @@ int ipc_client_open(struct ipc_client **out, const char *url, size_t max_msg, ch
 		return STRATA_ENOMEM;
 	pthread_mutex_init(&cl->lock, NULL);
 	pthread_cond_init(&cl->idle, NULL);
+	pipeset_init(&cl->pipes, on_pipes, cl);
 	cl->max_msg = max_msg ? max_msg : IPC_DEFAULT_MAX_MSG;
 	if ((rv = nng_req0_open(&cl->sock)) != 0) {
 		snprintf(err, errlen, "nng_req0_open: %s", nng_strerror(rv));
@@ -165,8 +162,8 @@ int ipc_client_open(struct ipc_client **out, const char *url, size_t max_msg, ch
 				      cl->max_msg * 64 + IPC_HEADER_ROOM)) != 0 ||
 	    (rv = nng_socket_set_ms(cl->sock, NNG_OPT_RECONNMINT, 50)) != 0 ||
 	    (rv = nng_socket_set_ms(cl->sock, NNG_OPT_RECONNMAXT, 500)) != 0 ||
-	    (rv = nng_pipe_notify(cl->sock, NNG_PIPE_EV_ADD_POST, pipe_event, cl)) != 0 ||
-	    (rv = nng_pipe_notify(cl->sock, NNG_PIPE_EV_REM_POST, pipe_event, cl)) != 0 ||
+	    (rv = nng_pipe_notify(cl->sock, NNG_PIPE_EV_ADD_POST, pipeset_notify, &cl->pipes)) != 0 ||
+	    (rv = nng_pipe_notify(cl->sock, NNG_PIPE_EV_REM_POST, pipeset_notify, &cl->pipes)) != 0 ||
 	    (rv = redialer_start(&cl->redial, cl->sock, url, &cl->pipes)) != 0) {
 		snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
 		nng_close(cl->sock);
@@ -177,13 +174,14 @@ int ipc_client_open(struct ipc_client **out, const char *url, size_t max_msg, ch
 fail:
 	pthread_mutex_destroy(&cl->lock);
 	pthread_cond_destroy(&cl->idle);
+	pipeset_destroy(&cl->pipes);
 	free(cl);
 	return rv == NNG_ENOMEM ? STRATA_ENOMEM : STRATA_EBAD_REQUEST;
 }
 
 bool ipc_client_connected(struct ipc_client *c)
 {
-	return atomic_load(&c->pipes) > 0;
+	return pipeset_live(&c->pipes) > 0;
 }
 
 int ipc_client_call_async(struct ipc_client *cl, const void *req, size_t len, int timeout_ms,
@@ -310,5 +308,6 @@ void ipc_client_close(struct ipc_client *cl)
 		return; /* abandoned: cl stays for nng */
 	pthread_mutex_destroy(&cl->lock);
 	pthread_cond_destroy(&cl->idle);
+	pipeset_destroy(&cl->pipes);
 	free(cl);
 }

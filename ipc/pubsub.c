@@ -81,7 +81,7 @@ struct ipc_sub {
 	ipc_msg_fn on_msg;
 	ipc_conn_fn on_conn;
 	void *arg;
-	_Atomic int pipes;
+	struct pipeset pipes;
 	_Atomic bool closing;
 	struct redialer *redial;
 };
@@ -103,19 +103,11 @@ static void sub_recv_done(void *arg)
 	nng_recv_aio(s->sock, s->aio);
 }
 
-static void sub_pipe_event(nng_pipe p, nng_pipe_ev ev, void *arg)
+static void sub_on_pipes(void *arg, bool connected)
 {
-	(void)p;
 	struct ipc_sub *s = arg;
-	if (atomic_load(&s->closing))
-		return;
-	if (ev == NNG_PIPE_EV_ADD_POST) {
-		if (atomic_fetch_add(&s->pipes, 1) == 0 && s->on_conn)
-			s->on_conn(s->arg, true);
-	} else if (ev == NNG_PIPE_EV_REM_POST) {
-		if (atomic_fetch_sub(&s->pipes, 1) == 1 && s->on_conn)
-			s->on_conn(s->arg, false);
-	}
+	if (!atomic_load(&s->closing) && s->on_conn)
+		s->on_conn(s->arg, connected);
 }
 
 int ipc_sub_open(struct ipc_sub **out, const char *url, const char *const *prefixes,
@@ -131,8 +123,10 @@ int ipc_sub_open(struct ipc_sub **out, const char *url, const char *const *prefi
 	s->on_msg = on_msg;
 	s->on_conn = on_conn;
 	s->arg = arg;
+	pipeset_init(&s->pipes, sub_on_pipes, s);
 	if ((rv = nng_sub0_open(&s->sock)) != 0) {
 		snprintf(err, errlen, "nng_sub0_open: %s", nng_strerror(rv));
+		pipeset_destroy(&s->pipes);
 		free(s);
 		return STRATA_EIO;
 	}
@@ -149,8 +143,8 @@ int ipc_sub_open(struct ipc_sub **out, const char *url, const char *const *prefi
 		if ((rv = nng_socket_set(s->sock, NNG_OPT_SUB_SUBSCRIBE, prefixes[i],
 					 strlen(prefixes[i]))) != 0)
 			goto fail_rv;
-	if ((rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, sub_pipe_event, s)) != 0 ||
-	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, sub_pipe_event, s)) != 0 ||
+	if ((rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_ADD_POST, pipeset_notify, &s->pipes)) != 0 ||
+	    (rv = nng_pipe_notify(s->sock, NNG_PIPE_EV_REM_POST, pipeset_notify, &s->pipes)) != 0 ||
 	    (rv = nng_aio_alloc(&s->aio, sub_recv_done, s)) != 0)
 		goto fail_rv;
 	if ((rv = redialer_start(&s->redial, s->sock, url, &s->pipes)) != 0) {
@@ -163,13 +157,14 @@ int ipc_sub_open(struct ipc_sub **out, const char *url, const char *const *prefi
 fail_rv:
 	snprintf(err, errlen, "%s: %s", url, nng_strerror(rv));
 	nng_close(s->sock);
+	pipeset_destroy(&s->pipes);
 	free(s);
 	return STRATA_EBAD_REQUEST;
 }
 
 bool ipc_sub_connected(struct ipc_sub *s)
 {
-	return atomic_load(&s->pipes) > 0;
+	return pipeset_live(&s->pipes) > 0;
 }
 
 void ipc_sub_close(struct ipc_sub *s)
@@ -182,5 +177,6 @@ void ipc_sub_close(struct ipc_sub *s)
 	if (!ipc_close_bounded(s->sock, IPC_CLOSE_WAIT_MS, "event subscriber"))
 		return; /* abandoned: s and its aio stay for nng */
 	nng_aio_free(s->aio);
+	pipeset_destroy(&s->pipes);
 	free(s);
 }

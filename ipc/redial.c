@@ -11,7 +11,7 @@ struct redialer {
 	nng_socket sock;
 	nng_dialer dialer;
 	char *url;
-	_Atomic int *pipes;
+	struct pipeset *pipes;
 	pthread_t thread;
 	pthread_mutex_t lock;   /* guards stop */
 	pthread_cond_t cond;
@@ -34,7 +34,7 @@ static void *watch(void *arg)
 		pthread_cond_timedwait(&r->cond, &r->lock, &ts);
 		if (r->stop)
 			break;
-		if (atomic_load(r->pipes) > 0) {
+		if (pipeset_live(r->pipes) > 0) {
 			down_ms = 0;
 			continue;
 		}
@@ -50,7 +50,7 @@ static void *watch(void *arg)
 	return NULL;
 }
 
-int redialer_start(struct redialer **out, nng_socket sock, const char *url, _Atomic int *pipes)
+int redialer_start(struct redialer **out, nng_socket sock, const char *url, struct pipeset *pipes)
 {
 	struct redialer *r = calloc(1, sizeof(*r));
 	if (!r)

@@ -414,7 +414,7 @@ static void http_run(struct gql_service *svc, struct lws *wsi, struct gql_conn *
  * query argument (GET /graphql?query=... runs the query). */
 static bool wants_explorer(struct lws *wsi)
 {
-	char accept[256] = "";
+	char accept[512] = ""; /* browsers send about 150 bytes */
 	if (lws_hdr_copy(wsi, accept, sizeof(accept), WSI_TOKEN_HTTP_ACCEPT) <= 0 ||
 	    !strstr(accept, "text/html"))
 		return false;

@@ -37,11 +37,14 @@ DAEMON_OBJS   := $(filter-out %/main.o,$(call objs,daemon))
 FRONT_OBJS    := $(filter-out %/frontend/main.o,$(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard frontend/*.c frontend/*/*.c)))
 CLI_OBJS      := $(filter-out %/main.o,$(call objs,cli))
 
-# The dashboard page (frontend/dashboard/*) is compiled into strata-front as
-# byte arrays (frontend/dashboard/embed.sh, coreutils only).
+# The dashboard page (frontend/dashboard/*) and the GraphQL explorer
+# (frontend/graphql/explorer/*) are compiled into strata-front as byte
+# arrays, one table each (frontend/embed.sh, coreutils only).
 DASH_FILES    := frontend/dashboard/index.html frontend/dashboard/dashboard.js \
                  frontend/dashboard/dashboard.css
-FRONT_OBJS    += $(BUILD)/obj/gen/dashboard_files.o
+GQLX_FILES    := frontend/graphql/explorer/index.html frontend/graphql/explorer/explorer.js \
+                 frontend/graphql/explorer/explorer.css
+FRONT_OBJS    += $(BUILD)/obj/gen/dashboard_files.o $(BUILD)/obj/gen/gql_explorer_files.o
 
 LIBSTRATA     := $(BUILD)/libstrata.a
 LIBPROTO      := $(BUILD)/libstrata_proto.a
@@ -71,10 +74,13 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/gen/dashboard_files.c: $(DASH_FILES) frontend/dashboard/embed.sh
+$(BUILD)/gen/dashboard_files.c: $(DASH_FILES) frontend/embed.sh
 	@mkdir -p $(dir $@)
-	sh frontend/dashboard/embed.sh $@ $(DASH_FILES)
-$(BUILD)/obj/gen/dashboard_files.o: $(BUILD)/gen/dashboard_files.c
+	sh frontend/embed.sh $@ dashboard_files $(DASH_FILES)
+$(BUILD)/gen/gql_explorer_files.c: $(GQLX_FILES) frontend/embed.sh
+	@mkdir -p $(dir $@)
+	sh frontend/embed.sh $@ gql_explorer_files $(GQLX_FILES)
+$(BUILD)/obj/gen/%.o: $(BUILD)/gen/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

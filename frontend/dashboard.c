@@ -4,22 +4,13 @@
 #include "frontend/dashboard.h"
 
 #include <jansson.h>
-#include <string.h>
 
 #include "frontend/routes.h"
-
-const struct dashboard_file *dashboard_file(const char *name)
-{
-	for (const struct dashboard_file *f = dashboard_files; f->name; f++)
-		if (strcmp(f->name, name) == 0)
-			return f;
-	return NULL;
-}
 
 /* A text route's body is a JSON string sent verbatim (frontend/routes.h). */
 static void answer_file(const char *name, int *status, json_t **body)
 {
-	const struct dashboard_file *f = dashboard_file(name);
+	const struct embedded_file *f = embedded_file_find(dashboard_files, name);
 	*body = f ? json_stringn(f->data, f->len) : NULL;
 	*status = *body ? 200 : 500;
 }

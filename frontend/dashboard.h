@@ -7,7 +7,7 @@
  *   GET /dashboard/dashboard.css    its style
  *
  * The files live in frontend/dashboard/ and are compiled in (the Makefile
- * runs frontend/dashboard/embed.sh): strata-front reads no file at run
+ * runs frontend/embed.sh; frontend/embedded.h): strata-front reads no file at run
  * time and the page needs no network beyond the frontend. The routes are
  * public: the page holds no data; its stream and REST calls ask for the
  * token like any client. lws sends a CSP allowing same-origin scripts and
@@ -16,18 +16,9 @@
 #ifndef STRATA_FRONTEND_DASHBOARD_H
 #define STRATA_FRONTEND_DASHBOARD_H
 
-#include <stddef.h>
-
-struct dashboard_file {
-	const char *name; /* "index.html" */
-	const char *data; /* NUL-terminated */
-	size_t len;
-};
+#include "frontend/embedded.h"
 
 /* Generated (build/gen/dashboard_files.c); ends with a zeroed entry. */
-extern const struct dashboard_file dashboard_files[];
-
-/* The file named name, or NULL. */
-const struct dashboard_file *dashboard_file(const char *name);
+extern const struct embedded_file dashboard_files[];
 
 #endif

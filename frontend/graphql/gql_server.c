@@ -35,6 +35,7 @@
 #include "frontend/auth.h"
 #include "frontend/bridge.h"
 #include "frontend/graphql/gql_exec.h"
+#include "frontend/graphql/gql_explorer.h"
 #include "frontend/graphql/gql_schema.h"
 #include "frontend/graphql/gql_sdl.h"
 #include "frontend/graphql/gql_strata.h"
@@ -337,18 +338,6 @@ static enum role role_of_header(struct front *f, struct lws *wsi, bool *ok)
 
 /* ---- HTTP ---- */
 
-static const char graphiql_html[] =
-	"<!doctype html><html><head><meta charset=\"utf-8\"><title>Strata GraphQL</title>"
-	"<link rel=\"stylesheet\" href=\"https://unpkg.com/graphiql@3/graphiql.min.css\"></head>"
-	"<body style=\"margin:0\"><div id=\"g\" style=\"height:100vh\"></div>"
-	"<script src=\"https://unpkg.com/react@18/umd/react.production.min.js\"></script>"
-	"<script src=\"https://unpkg.com/react-dom@18/umd/react-dom.production.min.js\"></script>"
-	"<script src=\"https://unpkg.com/graphiql@3/graphiql.min.js\"></script>"
-	"<script>const u=location.origin+'/graphql';"
-	"const f=GraphiQL.createFetcher({url:u,subscriptionUrl:u.replace(/^http/,'ws')});"
-	"ReactDOM.createRoot(document.getElementById('g')).render(React.createElement(GraphiQL,{fetcher:f}));"
-	"</script></body></html>";
-
 static void http_reset(struct gql_conn *c)
 {
 	free(c->body);
@@ -421,6 +410,28 @@ static void http_run(struct gql_service *svc, struct lws *wsi, struct gql_conn *
 	c->waiting = true;
 }
 
+/* GET /graphql from a browser: Accept names text/html and there is no
+ * query argument (GET /graphql?query=... runs the query). */
+static bool wants_explorer(struct lws *wsi)
+{
+	char accept[512] = ""; /* browsers send about 150 bytes */
+	if (lws_hdr_copy(wsi, accept, sizeof(accept), WSI_TOKEN_HTTP_ACCEPT) <= 0 ||
+	    !strstr(accept, "text/html"))
+		return false;
+	char frag[256];
+	for (int i = 0; i < 32; i++) {
+		int n = lws_hdr_fragment_length(wsi, WSI_TOKEN_HTTP_URI_ARGS, i);
+		if (n <= 0)
+			break;
+		if ((size_t)n >= sizeof(frag)) /* a long argument: not a page to open */
+			return false;
+		if (lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) < 0 ||
+		    strncmp(frag, "query=", 6) == 0)
+			return false;
+	}
+	return true;
+}
+
 static int http_request(struct gql_service *svc, struct lws *wsi, struct gql_conn *c)
 {
 	struct front *f = svc->f;
@@ -448,12 +459,24 @@ static int http_request(struct gql_service *svc, struct lws *wsi, struct gql_con
 	else if (post)
 		lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_POST_URI);
 	bool is_sdl = strcmp(path, "/graphql/schema.graphql") == 0;
-	if (strcmp(path, "/graphql") != 0 && strcmp(path, "/graphql/") != 0 && !is_sdl) {
+	const char *ctype;
+	const struct embedded_file *file = gql_explorer_asset(path, &ctype);
+	if (strcmp(path, "/graphql") != 0 && strcmp(path, "/graphql/") != 0 && !is_sdl && !file) {
 		http_error(wsi, c, 404, "no route: GraphQL is at /graphql");
 		return 0;
 	}
 	if (!get && !post) {
 		http_error(wsi, c, 405, "GraphQL takes GET and POST");
+		return 0;
+	}
+	/* the explorer's files are public: they hold no data */
+	if (!file && get && !is_sdl && wants_explorer(wsi))
+		file = gql_explorer_page(&ctype);
+	if (file) {
+		if (get)
+			http_answer_text(wsi, c, 200, ctype, file->data, file->len);
+		else
+			http_error(wsi, c, 405, "GET only");
 		return 0;
 	}
 	bool ok;
@@ -495,13 +518,7 @@ static int http_request(struct gql_service *svc, struct lws *wsi, struct gql_con
 			*slot = strdup(strchr(frag, '=') + 1);
 	}
 	if (!query) {
-		char accept[256] = "";
-		lws_hdr_copy(wsi, accept, sizeof(accept), WSI_TOKEN_HTTP_ACCEPT);
-		if (strstr(accept, "text/html"))
-			http_answer_text(wsi, c, 200, "text/html; charset=utf-8", graphiql_html,
-					 sizeof(graphiql_html) - 1);
-		else
-			http_error(wsi, c, 400, "missing 'query' (GET /graphql?query=...)");
+		http_error(wsi, c, 400, "missing 'query' (GET /graphql?query=...)");
 		free(vars);
 		free(opname);
 		return 0;

@@ -4,7 +4,9 @@
  *
  *   POST /graphql                 {"query", "variables", "operationName"}
  *   GET  /graphql?query=...       queries only (a mutation needs POST)
- *   GET  /graphql                 GraphiQL (a browser asking for text/html)
+ *   GET  /graphql                 the explorer page (a browser asking for
+ *                                 text/html), with /graphql/explorer.js and
+ *                                 .css: frontend/graphql/gql_explorer.h
  *   GET  /graphql/schema.graphql  the SDL
  *   WS   /graphql                 subprotocol graphql-transport-ws
  *

@@ -472,7 +472,9 @@ static void deliver(struct front *f, struct wsmsg *m)
 	}
 }
 
-/* Tells the clients of family fam about lost seqs. */
+/* Tells the clients of family fam about lost seqs: those that do not have
+ * everything through to already (a resumed client's replay may have
+ * brought it). A client whose replay is in flight is told when it ends. */
 static void report_gap(struct front *f, int fam, uint64_t from, uint64_t to, uint64_t epoch,
 		       const char *reason)
 {
@@ -482,10 +484,36 @@ static void report_gap(struct front *f, int fam, uint64_t from, uint64_t to, uin
 	struct wsmsg *m = notice("gap", gap_data(fam, from, to, epoch, reason));
 	if (!m)
 		return;
-	for (struct ws_session *s = f->ws_clients; s; s = s->next)
-		if (!s->closing && (s->mask & (1u << fam)))
-			enqueue(f, s, m);
+	for (struct ws_session *s = f->ws_clients; s; s = s->next) {
+		if (s->closing || !(s->mask & (1u << fam)))
+			continue;
+		if (s->seen_epoch[fam] == epoch && s->seen_seq[fam] >= to)
+			continue;
+		if (s->resuming & (1u << fam)) {
+			if (!s->gap_to[fam] || s->gap_epoch[fam] != epoch) {
+				s->gap_from[fam] = from;
+				s->gap_epoch[fam] = epoch;
+			}
+			s->gap_to[fam] = to;
+			s->gap_reason[fam] = reason;
+			continue;
+		}
+		enqueue(f, s, m);
+	}
 	wsmsg_unref(m);
+}
+
+/* The bus gap held for s during its replay (ws_session.gap_*), told now for
+ * the seqs the replay did not bring. */
+static void tell_held_gap(struct front *f, struct ws_session *s, int fam)
+{
+	uint64_t from = s->gap_from[fam], to = s->gap_to[fam], epoch = s->gap_epoch[fam];
+	s->gap_to[fam] = 0;
+	if (!to || s->seen_epoch[fam] != epoch || s->seen_seq[fam] >= to)
+		return;
+	if (from <= s->seen_seq[fam])
+		from = s->seen_seq[fam] + 1;
+	enqueue_new(f, s, notice("gap", gap_data(fam, from, to, epoch, s->gap_reason[fam])));
 }
 
 /* ---- bus events, gap repair ---- */
@@ -690,6 +718,8 @@ static void end_resume(struct front *f, struct ws_session *s, int fam)
 	for (unsigned i = 0; i < s->nheld; i++) {
 		struct wsmsg *m = s->held[i];
 		if (m->family == fam) {
+			if (s->gap_to[fam] && (m->epoch != s->gap_epoch[fam] || m->seq >= s->gap_from[fam]))
+				tell_held_gap(f, s, fam); /* in its place among the held events */
 			offer(f, s, m);
 			wsmsg_unref(m);
 		} else {
@@ -697,6 +727,7 @@ static void end_resume(struct front *f, struct ws_session *s, int fam)
 		}
 	}
 	s->nheld = keep;
+	tell_held_gap(f, s, fam); /* after every held event: still untold */
 }
 
 static void on_resume(struct front *f, void *arg, int err, const json_t *result,

@@ -43,6 +43,10 @@ struct ws_session {
 	unsigned resuming;
 	struct wsmsg **held;
 	unsigned nheld, capheld;
+	/* a bus gap the frontend found while this client's replay was in flight:
+	 * told after the replay, for the part the replay did not cover (to 0: none) */
+	uint64_t gap_from[STRATA_FAM_COUNT], gap_to[STRATA_FAM_COUNT], gap_epoch[STRATA_FAM_COUNT];
+	const char *gap_reason[STRATA_FAM_COUNT];
 	/* inbound control messages: a token bucket */
 	double tokens;
 	int64_t tokens_ms;

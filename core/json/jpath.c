@@ -2,7 +2,7 @@
  * core/json/jpath.c — JSONPath (RFC 9535): a recursive-descent compiler to
  * a small tree, and an evaluator over jansson values.
  *
- * Grammar (RFC 9535 §2, the supported part):
+ * Grammar (RFC 9535 §2):
  *   query      = "$" *(S segment)
  *   segment    = "[" S sel *(S "," S sel) S "]" | "." (name | "*")
  *              | ".." ("[" ... "]" | name | "*")
@@ -11,8 +11,20 @@
  *   or-expr    = and-expr *(S "||" S and-expr)
  *   and-expr   = basic *(S "&&" S basic)
  *   basic      = ["!" S] "(" S or-expr S ")" | ["!" S] query-rel-or-abs
- *              | comparable S op S comparable
+ *              | ["!" S] function | comparable S op S comparable
  *   comparable = literal | singular query (@ or $ with name/index segments)
+ *              | function
+ *   function   = name "(" S [arg *(S "," S arg)] S ")"   ; name [a-z][a-z0-9_]*
+ *   arg        = literal | query | function | or-expr
+ *
+ * Types (§2.4.1-3): the signatures are the FNS table. An argument is parsed
+ * as an operand (literal / query / function); when a comparison or && / ||
+ * follows, it is parsed again as a logical expression, which no supported
+ * function accepts. check_arg applies the well-typedness rules, parse_basic
+ * and parse_comparable those of test expressions and comparisons, so an
+ * ill-typed path never compiles and evaluation needs no type checks. A
+ * function's result is a struct jval (a value, borrowed from the document
+ * or owned when made by length()/count(); NULL is Nothing) or a logical.
  *
  * Evaluation keeps a node list per segment: the nodes selected so far; a
  * segment maps each of them to its selections, in order. A descendant

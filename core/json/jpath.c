@@ -134,7 +134,9 @@ static void fcall_free(struct fcall *f)
 {
 	if (!f)
 		return;
-	for (size_t i = 0; i < f->nargs; i++)
+	/* every slot: an argument that failed to parse or type-check holds
+	 * what it had parsed, past nargs */
+	for (size_t i = 0; i < sizeof(f->args) / sizeof(f->args[0]); i++)
 		operand_free(&f->args[i]);
 	iregexp_free(f->re);
 	free(f);

@@ -282,3 +282,48 @@ Test(iregexp, no_exponential_blowup, .timeout = 20)
 	iregexp_free(re);
 	free(t);
 }
+
+/* Random mutations of valid patterns (fixed seed: reproducible) compile or
+ * fail cleanly, and whatever compiles matches without crashing; under
+ * `make asan` this also checks memory safety. */
+Test(iregexp, mutated_patterns_fail_cleanly)
+{
+	static const char *seeds[] = {"(a|b)*c{2,3}", "[^\\p{L}0-9-]+x?", "\\P{Nd}.(x{0,4}|[a-c])",
+				      "((a?){3}b)+|[\\-\\]]", "\xc3\xa9{1,}[\xe6\x97\xa5-\xe6\x97\xbf]"};
+	static const char alphabet[] = "()[]{}|*+?.-^\\,0123456789pPLuNdab\n";
+	unsigned x = 12345;
+	char pat[64];
+	for (int iter = 0; iter < 20000; iter++) {
+		const char *s = seeds[iter % 5];
+		size_t n = strlen(s);
+		memcpy(pat, s, n);
+		for (int k = 0; k < 3; k++) {
+			x = x * 1103515245u + 12345u;
+			size_t at = (x >> 8) % (n + 1);
+			x = x * 1103515245u + 12345u;
+			char c = alphabet[(x >> 8) % (sizeof(alphabet) - 1)];
+			if ((x >> 20) % 3 == 0 && n < sizeof(pat) - 1) { /* insert */
+				memmove(pat + at + 1, pat + at, n - at);
+				pat[at] = c;
+				n++;
+			} else if ((x >> 20) % 3 == 1 && at < n) { /* delete */
+				memmove(pat + at, pat + at + 1, n - at - 1);
+				n--;
+			} else if (at < n) {
+				pat[at] = c;
+			}
+		}
+		struct iregexp *re = NULL;
+		char msg[128];
+		size_t pos = 0;
+		int rv = iregexp_compile(pat, n, &re, msg, sizeof(msg), &pos);
+		cr_assert(rv == 0 || rv == STRATA_EBAD_REQUEST, "rv %d", rv);
+		if (rv) {
+			cr_assert(pos <= n, "error position %zu past the pattern (%zu)", pos, n);
+			continue;
+		}
+		cr_assert(iregexp_match(re, "abc\xc3\xa9" "123-]", 10, false) >= 0);
+		cr_assert(iregexp_match(re, pat, n, true) >= 0);
+		iregexp_free(re);
+	}
+}

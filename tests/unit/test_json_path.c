@@ -653,3 +653,54 @@ Test(jpath_functions, long_patterns_and_inputs_are_bounded, .timeout = 30)
 	free(pat);
 	free(text);
 }
+
+/* Random mutations of function paths (fixed seed) compile or fail with a
+ * position inside the text, and what compiles evaluates. */
+Test(jpath_functions, mutated_paths_fail_cleanly)
+{
+	static const char *seeds[] = {
+		"$[?length(@.a) > 2 && match(@.b, 'x.*')]", "$..[?count(@.*) == value($.n)]",
+		"$[?search(@, '[a-z]+') || !match(@.c, @.d)]", "$[?length(value(@..x)) >= length('ab')]",
+	};
+	static const char alphabet[] = "()[]?@$.*,'\"!=<>&|0123 lengthcoumatsrvlx\\";
+	json_t *doc = load("{\"a\":[1,\"xy\",{\"b\":\"xz\",\"c\":\"q\",\"d\":\"(\"}],\"n\":3,\"x\":\"ab\"}");
+	unsigned x = 777;
+	char path[96];
+	for (int iter = 0; iter < 20000; iter++) {
+		const char *s = seeds[iter % 4];
+		size_t n = strlen(s);
+		memcpy(path, s, n);
+		for (int k = 0; k < 2; k++) {
+			x = x * 1103515245u + 12345u;
+			size_t at = (x >> 8) % n;
+			x = x * 1103515245u + 12345u;
+			char c = alphabet[(x >> 8) % (sizeof(alphabet) - 1)];
+			if ((x >> 20) % 3 == 0 && n < sizeof(path) - 1) {
+				memmove(path + at + 1, path + at, n - at);
+				path[at] = c;
+				n++;
+			} else if ((x >> 20) % 3 == 1 && n > 1) {
+				memmove(path + at, path + at + 1, n - at - 1);
+				n--;
+			} else {
+				path[at] = c;
+			}
+		}
+		path[n] = '\0';
+		struct jpath *p = NULL;
+		char msg[256] = "";
+		int rv = jpath_compile(path, &p, msg, sizeof(msg));
+		cr_assert(rv == 0 || rv == STRATA_EBAD_REQUEST, "%s: rv %d", path, rv);
+		if (rv) {
+			const char *at = strstr(msg, "at position ");
+			cr_assert_not_null(at, "%s: %s", path, msg);
+			cr_assert(strtoul(at + 12, NULL, 10) <= n, "%s: %s", path, msg);
+			continue;
+		}
+		struct jpath_nodes out = {0};
+		cr_assert_eq(jpath_eval(p, doc, &out), 0, "%s", path);
+		jpath_nodes_free(&out);
+		jpath_free(p);
+	}
+	json_decref(doc);
+}

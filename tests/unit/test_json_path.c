@@ -614,6 +614,12 @@ Test(jpath_functions, node_limit_applies_to_count)
 	cr_assert_eq(jpath_eval(p, doc, &out), STRATA_ETOO_LARGE);
 	jpath_nodes_free(&out);
 	jpath_free(p);
+	/* the operators say why */
+	json_t *got = NULL;
+	char why[256] = "";
+	cr_assert_eq(jdoc_extract(doc, "$[?count(@.*) > 0]", true, &got, why, sizeof(why)), STRATA_ETOO_LARGE);
+	cr_assert_null(got);
+	cr_assert(strstr(why, "count()") != NULL, "%s", why);
 	json_decref(x);
 	json_decref(doc);
 }

@@ -46,7 +46,8 @@ static int compile(const char *path, struct jpath **p, char *msg, size_t msglen)
 static int eval_err(int rv, char *msg, size_t msglen)
 {
 	if (rv == STRATA_ETOO_LARGE)
-		snprintf(msg, msglen, "the path selects more than %d nodes", JPATH_MAX_NODES);
+		snprintf(msg, msglen, "the path builds a node list of more than %d nodes "
+			 "(its result, a filter query, count() or value())", JPATH_MAX_NODES);
 	return rv;
 }
 

@@ -2,7 +2,7 @@
  * core/json/jpath.c — JSONPath (RFC 9535): a recursive-descent compiler to
  * a small tree, and an evaluator over jansson values.
  *
- * Grammar (RFC 9535 §2, the supported part):
+ * Grammar (RFC 9535 §2):
  *   query      = "$" *(S segment)
  *   segment    = "[" S sel *(S "," S sel) S "]" | "." (name | "*")
  *              | ".." ("[" ... "]" | name | "*")
@@ -11,8 +11,20 @@
  *   or-expr    = and-expr *(S "||" S and-expr)
  *   and-expr   = basic *(S "&&" S basic)
  *   basic      = ["!" S] "(" S or-expr S ")" | ["!" S] query-rel-or-abs
- *              | comparable S op S comparable
+ *              | ["!" S] function | comparable S op S comparable
  *   comparable = literal | singular query (@ or $ with name/index segments)
+ *              | function
+ *   function   = name "(" S [arg *(S "," S arg)] S ")"   ; name [a-z][a-z0-9_]*
+ *   arg        = literal | query | function | or-expr
+ *
+ * Types (§2.4.1-3): the signatures are the FNS table. An argument is parsed
+ * as an operand (literal / query / function); when a comparison or && / ||
+ * follows, it is parsed again as a logical expression, which no supported
+ * function accepts. check_arg applies the well-typedness rules, parse_basic
+ * and parse_comparable those of test expressions and comparisons, so an
+ * ill-typed path never compiles and evaluation needs no type checks. A
+ * function's result is a struct jval (a value, borrowed from the document
+ * or owned when made by length()/count(); NULL is Nothing) or a logical.
  *
  * Evaluation keeps a node list per segment: the nodes selected so far; a
  * segment maps each of them to its selections, in order. A descendant
@@ -27,12 +39,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json/iregexp.h"
 #include "strata/error.h"
 
 #define INT_LIMIT 9007199254740991LL /* 2^53 - 1, RFC 9535 I-JSON range */
 
 enum sel_kind { SEL_NAME, SEL_WILD, SEL_INDEX, SEL_SLICE, SEL_FILTER };
-enum expr_kind { EX_OR, EX_AND, EX_NOT, EX_CMP, EX_TEST };
+enum expr_kind { EX_OR, EX_AND, EX_NOT, EX_CMP, EX_TEST, EX_FUNC };
 enum cmp_op { OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE };
 
 struct expr;
@@ -61,9 +74,38 @@ struct jpath {
 	char *canon;
 };
 
+/* RFC 9535 §2.4.1 types of function parameters and results. */
+enum jtype { T_VALUE, T_LOGICAL, T_NODES };
+
+enum fn_id { FN_LENGTH, FN_COUNT, FN_MATCH, FN_SEARCH, FN_VALUE };
+
+static const struct fn_sig {
+	const char *name;
+	enum jtype result;
+	size_t nparams;
+	enum jtype params[2];
+} FNS[] = {
+	[FN_LENGTH] = {"length", T_VALUE, 1, {T_VALUE}},
+	[FN_COUNT] = {"count", T_VALUE, 1, {T_NODES}},
+	[FN_MATCH] = {"match", T_LOGICAL, 2, {T_VALUE, T_VALUE}},
+	[FN_SEARCH] = {"search", T_LOGICAL, 2, {T_VALUE, T_VALUE}},
+	[FN_VALUE] = {"value", T_VALUE, 1, {T_NODES}},
+};
+
+struct fcall;
+
+/* A comparable or a function argument: exactly one member is set. */
 struct operand {
-	json_t *lit;        /* a literal, or */
-	struct jpath *q;    /* a singular query */
+	json_t *lit;        /* a literal */
+	struct jpath *q;    /* a query (singular where a value is needed) */
+	struct fcall *f;    /* a function expression */
+};
+
+struct fcall {
+	enum fn_id fn;
+	size_t nargs;
+	struct operand args[2];
+	struct iregexp *re; /* match/search with a string literal pattern */
 };
 
 struct expr {
@@ -72,11 +114,33 @@ struct expr {
 	enum cmp_op op;         /* CMP */
 	struct operand l, r;    /* CMP */
 	struct jpath *test;     /* TEST */
+	struct fcall *fn;       /* FUNC: a function with a LogicalType result */
 };
 
 /* ---------------------------------------------------------------- freeing */
 
 static void expr_free(struct expr *e);
+static void fcall_free(struct fcall *f);
+
+static void operand_free(struct operand *o)
+{
+	json_decref(o->lit);
+	jpath_free(o->q);
+	fcall_free(o->f);
+	memset(o, 0, sizeof(*o));
+}
+
+static void fcall_free(struct fcall *f)
+{
+	if (!f)
+		return;
+	/* every slot: an argument that failed to parse or type-check holds
+	 * what it had parsed, past nargs */
+	for (size_t i = 0; i < sizeof(f->args) / sizeof(f->args[0]); i++)
+		operand_free(&f->args[i]);
+	iregexp_free(f->re);
+	free(f);
+}
 
 static void path_free_parts(struct jpath *p)
 {
@@ -107,11 +171,10 @@ static void expr_free(struct expr *e)
 		return;
 	expr_free(e->a);
 	expr_free(e->b);
-	json_decref(e->l.lit);
-	json_decref(e->r.lit);
-	jpath_free(e->l.q);
-	jpath_free(e->r.q);
+	operand_free(&e->l);
+	operand_free(&e->r);
 	jpath_free(e->test);
+	fcall_free(e->fn);
 	free(e);
 }
 
@@ -361,7 +424,6 @@ static int parse_string(struct parser *ps, char **out, size_t *outlen)
 }
 
 static int parse_query(struct parser *ps, struct jpath *p, bool relative);
-static struct expr *parse_or(struct parser *ps);
 
 static struct expr *expr_new(struct parser *ps, enum expr_kind k)
 {
@@ -445,8 +507,25 @@ static json_t *parse_number(struct parser *ps)
 	return v;
 }
 
-/* A comparable: literal or singular query. */
-static int parse_comparable(struct parser *ps, struct operand *o)
+/* Whether a function expression starts here: a function-name
+ * (LCALPHA *(LCALPHA / DIGIT / "_")) directly followed by '('. */
+static bool at_function(const struct parser *ps)
+{
+	size_t e = ps->pos;
+	if (e >= ps->len || ps->s[e] < 'a' || ps->s[e] > 'z')
+		return false;
+	while (e < ps->len && ((ps->s[e] >= 'a' && ps->s[e] <= 'z') || is_digit(ps->s[e]) ||
+			       ps->s[e] == '_'))
+		e++;
+	return e < ps->len && ps->s[e] == '(';
+}
+
+static int parse_function(struct parser *ps, struct fcall **out);
+static bool parse_cmp_op(struct parser *ps, enum cmp_op *op);
+
+/* A literal, a query (any: the caller checks singularity) or a function
+ * expression (any result type: the caller checks it). */
+static int parse_operand(struct parser *ps, struct operand *o)
 {
 	size_t start = ps->pos;
 	int c = peekc(ps);
@@ -463,6 +542,8 @@ static int parse_comparable(struct parser *ps, struct operand *o)
 		o->lit = parse_number(ps);
 		return o->lit ? 0 : ps->err;
 	}
+	if (at_function(ps))
+		return parse_function(ps, &o->f);
 	if (at_str(ps, "true") && !is_name_char(ps->pos + 4 < ps->len ? ps->s[ps->pos + 4] : 0)) {
 		ps->pos += 4;
 		o->lit = json_true();
@@ -482,11 +563,7 @@ static int parse_comparable(struct parser *ps, struct operand *o)
 		o->q = calloc(1, sizeof(*o->q));
 		if (!o->q)
 			return pnomem(ps);
-		if (parse_query(ps, o->q, c == '@'))
-			return ps->err;
-		if (!jpath_is_singular(o->q))
-			return perr(ps, start, "%s", "a comparison needs a singular query (names and indexes only)");
-		return 0;
+		return parse_query(ps, o->q, c == '@');
 	}
 	if (is_name_first(c)) {
 		size_t e = ps->pos;
@@ -495,12 +572,171 @@ static int parse_comparable(struct parser *ps, struct operand *o)
 		char fn[32];
 		snprintf(fn, sizeof(fn), "%.*s", (int)(e - ps->pos < 31 ? e - ps->pos : 31), ps->s + ps->pos);
 		if (e < ps->len && ps->s[e] == '(')
-			return perr(ps, start, "function '%s' is not supported", fn);
+			return perr(ps, start, "unknown function '%s' (function names are lower case)", fn);
 		return perr(ps, start, "unexpected '%s'", fn);
 	}
 	if (c < 0)
 		return perr(ps, start, "%s", "unexpected end of path in a filter");
-	return perr(ps, start, "%s", "expected a literal, @ or $");
+	return perr(ps, start, "%s", "expected a literal, @, $ or a function");
+}
+
+static const char *type_name(enum jtype t)
+{
+	return t == T_VALUE ? "a value (ValueType)" : t == T_LOGICAL ? "a logical (LogicalType)"
+								      : "nodes (NodesType)";
+}
+
+/* A comparable (RFC 9535 §2.3.5.1): a literal, a singular query or a
+ * function whose result is a ValueType (§2.4.3). */
+static int parse_comparable(struct parser *ps, struct operand *o)
+{
+	size_t start = ps->pos;
+	if (parse_operand(ps, o))
+		return ps->err;
+	if (o->q && !jpath_is_singular(o->q))
+		return perr(ps, start, "%s", "a comparison needs a singular query (names and indexes only)");
+	if (o->f && FNS[o->f->fn].result != T_VALUE) {
+		char m[120];
+		snprintf(m, sizeof(m), "function '%s' returns %s and cannot be compared (not well-typed)",
+			 FNS[o->f->fn].name, type_name(FNS[o->f->fn].result));
+		return perr(ps, start, "%s", m);
+	}
+	return 0;
+}
+
+static struct expr *parse_or(struct parser *ps);
+
+/* RFC 9535 §2.4.3: whether argument a (at position at) is well-typed for a
+ * parameter of type want of function fn; an error naming it if not. */
+static int check_arg(struct parser *ps, enum fn_id fn, size_t i, const struct operand *a,
+		     size_t at)
+{
+	enum jtype want = FNS[fn].params[i];
+	const char *why = NULL;
+	char m[200];
+	if (want == T_VALUE) {
+		if (a->q && !jpath_is_singular(a->q))
+			why = "a singular query (names and indexes only), a literal or a function "
+			      "returning a value";
+		else if (a->f && FNS[a->f->fn].result != T_VALUE)
+			why = "a value, not a function returning a logical";
+	} else if (want == T_NODES) {
+		if (a->lit)
+			why = "a query (NodesType), not a literal";
+		else if (a->f && FNS[a->f->fn].result != T_NODES)
+			why = "a query (NodesType), not a function returning a value or logical";
+	}
+	if (!why)
+		return 0;
+	snprintf(m, sizeof(m), "function '%s' argument %zu must be %s (not well-typed)", FNS[fn].name,
+		 i + 1, why);
+	return perr(ps, at, "%s", m);
+}
+
+/* An argument of function fn: a literal, query or function (operand), or
+ * a logical expression, which no supported function takes. */
+static int parse_farg(struct parser *ps, enum fn_id fn, size_t i, struct operand *o)
+{
+	size_t start = ps->pos;
+	int c = peekc(ps);
+	if (c != '!' && c != '(') {
+		if (parse_operand(ps, o))
+			return ps->err;
+		size_t save = ps->pos;
+		skip_ws(ps);
+		enum cmp_op op;
+		bool logical = at_str(ps, "&&") || at_str(ps, "||") || parse_cmp_op(ps, &op);
+		ps->pos = save;
+		if (!logical)
+			return check_arg(ps, fn, i, o, start);
+		operand_free(o);
+		ps->pos = start;
+	}
+	/* Parsed for its syntax errors first, then refused as ill-typed. */
+	struct expr *e = parse_or(ps);
+	if (!e)
+		return ps->err;
+	expr_free(e);
+	char m[160];
+	snprintf(m, sizeof(m), "function '%s' argument %zu must be %s, not a logical expression "
+		 "(not well-typed)", FNS[fn].name, i + 1, type_name(FNS[fn].params[i]));
+	return perr(ps, start, "%s", m);
+}
+
+/* A function expression (RFC 9535 §2.4): name "(" args ")", arguments
+ * type-checked against the declared parameter types; a string literal
+ * pattern of match() / search() is compiled here. */
+static int parse_function(struct parser *ps, struct fcall **out)
+{
+	size_t start = ps->pos, e = ps->pos;
+	while (ps->s[e] != '(')
+		e++;
+	char name[32];
+	snprintf(name, sizeof(name), "%.*s", (int)(e - start < 31 ? e - start : 31), ps->s + start);
+	size_t fn = 0;
+	while (fn < sizeof(FNS) / sizeof(FNS[0]) &&
+	       !(strlen(FNS[fn].name) == e - start && memcmp(FNS[fn].name, ps->s + start, e - start) == 0))
+		fn++;
+	if (fn == sizeof(FNS) / sizeof(FNS[0]))
+		return perr(ps, start, "unknown function '%s' (supported: length, count, match, search, "
+				       "value)", name);
+	if (++ps->depth > JPATH_MAX_NEST)
+		return perr(ps, start, "%s", "nested too deeply");
+	struct fcall *f = calloc(1, sizeof(*f));
+	if (!f)
+		return pnomem(ps);
+	*out = f;
+	f->fn = (enum fn_id)fn;
+	ps->pos = e + 1;
+	skip_ws(ps);
+	size_t pattern_at = 0;
+	char m[200];
+	if (peekc(ps) != ')') {
+		for (;;) {
+			size_t at = ps->pos;
+			if (f->nargs == FNS[fn].nparams) {
+				snprintf(m, sizeof(m), "function '%s' takes %zu argument%s", name,
+					 FNS[fn].nparams, FNS[fn].nparams == 1 ? "" : "s");
+				return perr(ps, at, "%s", m);
+			}
+			if (f->nargs == 1)
+				pattern_at = at;
+			if (parse_farg(ps, f->fn, f->nargs, &f->args[f->nargs]))
+				return ps->err;
+			f->nargs++;
+			skip_ws(ps);
+			if (peekc(ps) == ',') {
+				ps->pos++;
+				skip_ws(ps);
+				continue;
+			}
+			if (peekc(ps) == ')')
+				break;
+			return perr(ps, ps->pos, "expected %s", "',' or ')' in the function's arguments");
+		}
+	}
+	if (f->nargs != FNS[fn].nparams) {
+		snprintf(m, sizeof(m), "function '%s' takes %zu argument%s", name, FNS[fn].nparams,
+			 FNS[fn].nparams == 1 ? "" : "s");
+		return perr(ps, ps->pos, "%s", m);
+	}
+	ps->pos++; /* ')' */
+	const json_t *pat = f->args[1].lit;
+	if ((f->fn == FN_MATCH || f->fn == FN_SEARCH) && json_is_string(pat)) {
+		char why[120];
+		size_t where = 0;
+		int rv = iregexp_compile(json_string_value(pat), json_string_length(pat), &f->re, why,
+					 sizeof(why), &where);
+		if (rv == STRATA_ENOMEM)
+			return pnomem(ps);
+		if (rv) {
+			snprintf(m, sizeof(m), "invalid I-Regexp in %s(): %s (pattern byte %zu)", name, why,
+				 where);
+			return perr(ps, pattern_at, "%s", m);
+		}
+	}
+	ps->depth--;
+	return 0;
 }
 
 static bool parse_cmp_op(struct parser *ps, enum cmp_op *op)
@@ -585,6 +821,60 @@ static struct expr *parse_basic(struct parser *ps)
 					goto fail;
 				}
 				e->l.q = q;
+				e->op = op;
+				skip_ws(ps);
+				if (parse_comparable(ps, &e->r))
+					goto fail;
+			}
+		} else if (at_function(ps)) {
+			/* A test of a LogicalType function, or a comparison of a
+			 * ValueType one (§2.4.3). */
+			struct fcall *f = NULL;
+			size_t fpos = ps->pos;
+			if (parse_function(ps, &f)) {
+				fcall_free(f);
+				goto fail;
+			}
+			size_t save = ps->pos;
+			skip_ws(ps);
+			enum cmp_op op;
+			enum jtype rt = FNS[f->fn].result;
+			char m[200];
+			if (!parse_cmp_op(ps, &op)) {
+				ps->pos = save;
+				if (rt == T_VALUE) {
+					snprintf(m, sizeof(m), "function '%s' returns a value, not a logical: "
+						 "compare it (e.g. %s(...) == 1) (not well-typed)",
+						 FNS[f->fn].name, FNS[f->fn].name);
+					fcall_free(f);
+					perr(ps, fpos, "%s", m);
+					goto fail;
+				}
+				e = expr_new(ps, EX_FUNC);
+				if (!e) {
+					fcall_free(f);
+					goto fail;
+				}
+				e->fn = f;
+			} else {
+				if (neg) {
+					fcall_free(f);
+					perr(ps, start, "%s", "'!' applies to a test or a parenthesised expression, not a comparison");
+					goto fail;
+				}
+				if (rt != T_VALUE) {
+					snprintf(m, sizeof(m), "function '%s' returns %s and cannot be compared "
+						 "(not well-typed)", FNS[f->fn].name, type_name(rt));
+					fcall_free(f);
+					perr(ps, start, "%s", m);
+					goto fail;
+				}
+				e = expr_new(ps, EX_CMP);
+				if (!e) {
+					fcall_free(f);
+					goto fail;
+				}
+				e->l.f = f;
 				e->op = op;
 				skip_ws(ps);
 				if (parse_comparable(ps, &e->r))
@@ -913,8 +1203,26 @@ static void sb_quoted(struct sbuf *b, const char *s, size_t n)
 
 static void canon_path(struct sbuf *b, const struct jpath *p);
 
+static void canon_operand(struct sbuf *b, const struct operand *o);
+
+static void canon_fcall(struct sbuf *b, const struct fcall *f)
+{
+	sb_puts(b, FNS[f->fn].name);
+	sb_puts(b, "(");
+	for (size_t i = 0; i < f->nargs; i++) {
+		if (i)
+			sb_puts(b, ",");
+		canon_operand(b, &f->args[i]);
+	}
+	sb_puts(b, ")");
+}
+
 static void canon_operand(struct sbuf *b, const struct operand *o)
 {
+	if (o->f) {
+		canon_fcall(b, o->f);
+		return;
+	}
 	if (o->q) {
 		canon_path(b, o->q);
 		return;
@@ -956,6 +1264,9 @@ static void canon_expr(struct sbuf *b, const struct expr *e)
 		break;
 	case EX_TEST:
 		canon_path(b, e->test);
+		break;
+	case EX_FUNC:
+		canon_fcall(b, e->fn);
 		break;
 	}
 }
@@ -1178,9 +1489,9 @@ bool jvalue_equal(const json_t *a, const json_t *b)
 static int list_add(struct jpath_nodes *l, json_t *v, json_t *parent, const char *key,
 		    size_t klen, size_t index)
 {
+	if (l->n >= JPATH_MAX_NODES)
+		return STRATA_ETOO_LARGE;
 	if (l->n == l->cap) {
-		if (l->n >= JPATH_MAX_NODES)
-			return STRATA_ETOO_LARGE;
 		size_t cap = l->cap ? l->cap * 2 : 8;
 		struct jpath_node *nv = realloc(l->v, cap * sizeof(*nv));
 		if (!nv)
@@ -1237,6 +1548,143 @@ static bool cmp_values(const json_t *l, enum cmp_op op, const json_t *r)
 	return false;
 }
 
+/* A value that is borrowed (from the document or a literal) or owned (made
+ * by a function: length(), count()); v NULL is Nothing. */
+struct jval {
+	json_t *v;
+	bool owned;
+};
+
+static void jval_release(struct jval *x)
+{
+	if (x->owned)
+		json_decref(x->v);
+	x->v = NULL;
+	x->owned = false;
+}
+
+static int eval_fcall(const struct evalctx *cx, const struct fcall *f, json_t *cur,
+		      struct jval *val, bool *logical);
+
+/* A ValueType operand: a literal, a singular query's node or Nothing, or
+ * a ValueType function's result. 0 or <0 error. */
+static int eval_value(const struct evalctx *cx, const struct operand *o, json_t *cur,
+		      struct jval *out)
+{
+	*out = (struct jval){NULL, false};
+	if (o->lit) {
+		out->v = o->lit;
+		return 0;
+	}
+	if (o->q) {
+		out->v = eval_singular(cx, o->q, cur);
+		return 0;
+	}
+	bool unused;
+	return eval_fcall(cx, o->f, cur, out, &unused);
+}
+
+/* A NodesType argument (a query): how many nodes it selects, and the
+ * node when it is exactly one (NULL otherwise). */
+static int eval_nodes(const struct evalctx *cx, const struct jpath *q, json_t *cur,
+		      size_t *count, json_t **single)
+{
+	if (jpath_is_singular(q)) {
+		*single = eval_singular(cx, q, cur);
+		*count = *single != NULL;
+		return 0;
+	}
+	struct jpath_nodes l = {0};
+	int rv = eval_path(cx, q, q->relative ? cur : cx->root, &l);
+	*count = l.n;
+	*single = l.n == 1 ? l.v[0].value : NULL;
+	jpath_nodes_free(&l);
+	return rv;
+}
+
+/* The number of code points of a (valid UTF-8) string. */
+static size_t utf8_count(const char *s, size_t n)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += ((unsigned char)s[i] & 0xC0) != 0x80;
+	return k;
+}
+
+/* match() / search(): LogicalFalse unless both are strings and the
+ * pattern is a valid I-Regexp. 1, 0 or <0 error. */
+static int eval_regex(const struct fcall *f, const json_t *str, const json_t *pat)
+{
+	if (!json_is_string(str) || !json_is_string(pat))
+		return 0;
+	struct iregexp *re = f->re;
+	if (!re) {
+		int rv = iregexp_compile(json_string_value(pat), json_string_length(pat), &re, NULL, 0,
+					 NULL);
+		if (rv)
+			return rv == STRATA_ENOMEM ? rv : 0;
+	}
+	int m = iregexp_match(re, json_string_value(str), json_string_length(str),
+			      f->fn == FN_MATCH);
+	if (re != f->re)
+		iregexp_free(re);
+	return m;
+}
+
+/* Evaluates f at cur: a ValueType function sets *val, a LogicalType one
+ * *logical. 0 or <0 error (memory, or a node list over JPATH_MAX_NODES). */
+static int eval_fcall(const struct evalctx *cx, const struct fcall *f, json_t *cur,
+		      struct jval *val, bool *logical)
+{
+	struct jval a = {NULL, false}, b = {NULL, false};
+	size_t n;
+	json_t *single;
+	int rv = 0;
+	*val = (struct jval){NULL, false};
+	*logical = false;
+	switch (f->fn) {
+	case FN_LENGTH:
+		if ((rv = eval_value(cx, &f->args[0], cur, &a)))
+			break;
+		if (json_is_string(a.v))
+			n = utf8_count(json_string_value(a.v), json_string_length(a.v));
+		else if (json_is_array(a.v))
+			n = json_array_size(a.v);
+		else if (json_is_object(a.v))
+			n = json_object_size(a.v);
+		else
+			break; /* Nothing */
+		val->v = json_integer((json_int_t)n);
+		val->owned = true;
+		rv = val->v ? 0 : STRATA_ENOMEM;
+		break;
+	case FN_COUNT:
+		if ((rv = eval_nodes(cx, f->args[0].q, cur, &n, &single)))
+			break;
+		val->v = json_integer((json_int_t)n);
+		val->owned = true;
+		rv = val->v ? 0 : STRATA_ENOMEM;
+		break;
+	case FN_VALUE:
+		if ((rv = eval_nodes(cx, f->args[0].q, cur, &n, &single)))
+			break;
+		val->v = single; /* Nothing unless exactly one node */
+		break;
+	case FN_MATCH:
+	case FN_SEARCH:
+		if ((rv = eval_value(cx, &f->args[0], cur, &a)) ||
+		    (rv = eval_value(cx, &f->args[1], cur, &b)))
+			break;
+		rv = eval_regex(f, a.v, b.v);
+		*logical = rv == 1;
+		rv = rv < 0 ? rv : 0;
+		break;
+	}
+	jval_release(&a);
+	jval_release(&b);
+	return rv;
+}
+
 /* 1 true, 0 false, <0 error. */
 static int eval_expr(const struct evalctx *cx, const struct expr *e, json_t *cur)
 {
@@ -1252,9 +1700,22 @@ static int eval_expr(const struct evalctx *cx, const struct expr *e, json_t *cur
 		a = eval_expr(cx, e->a, cur);
 		return a < 0 ? a : !a;
 	case EX_CMP: {
-		json_t *l = e->l.q ? eval_singular(cx, e->l.q, cur) : e->l.lit;
-		json_t *r = e->r.q ? eval_singular(cx, e->r.q, cur) : e->r.lit;
-		return cmp_values(l, e->op, r);
+		struct jval l, r = {NULL, false};
+		int rv = eval_value(cx, &e->l, cur, &l);
+		if (!rv)
+			rv = eval_value(cx, &e->r, cur, &r);
+		if (!rv)
+			rv = cmp_values(l.v, e->op, r.v);
+		jval_release(&l);
+		jval_release(&r);
+		return rv;
+	}
+	case EX_FUNC: {
+		struct jval v;
+		bool t;
+		int rv = eval_fcall(cx, e->fn, cur, &v, &t);
+		jval_release(&v);
+		return rv < 0 ? rv : t;
 	}
 	case EX_TEST: {
 		if (jpath_is_singular(e->test))

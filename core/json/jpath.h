@@ -13,14 +13,35 @@
  * `!@.x`, `$..y`). Comparisons follow RFC 9535 §2.3.5.2.2 (an absent value
  * is "Nothing": Nothing == Nothing is true; `<` only orders numbers with
  * numbers and strings with strings; numbers compare by value, 1 == 1.0).
- * Not supported: the function extensions (length(), count(), match(),
- * search(), value()); they are a parse error naming the position.
+ *
+ * Function extensions (RFC 9535 §2.4), with their declared types:
+ *   length(ValueType) -> ValueType   code points of a string, elements of
+ *                                     an array, members of an object;
+ *                                     Nothing for anything else
+ *   count(NodesType)  -> ValueType   the number of nodes
+ *   match(ValueType, ValueType) -> LogicalType   the whole string matches
+ *   search(ValueType, ValueType) -> LogicalType  some substring matches
+ *   value(NodesType)  -> ValueType   the node's value when exactly one
+ *                                     node, else Nothing
+ * The pattern of match()/search() is an I-Regexp (RFC 9485, see
+ * core/json/iregexp.h). They are LogicalFalse when either argument is not
+ * a string or the pattern (from the document) is not a valid I-Regexp.
+ * Well-typedness (§2.4.3) is checked by jpath_compile: a ValueType
+ * parameter takes a literal, a singular query or a ValueType function; a
+ * NodesType parameter a query; a test expression (`[?f(...)]`, `!f(...)`)
+ * needs a LogicalType function; a comparison a ValueType one. Anything else
+ * — `[?length(@.a)]`, `count(1)`, `length(@.*)`, `match(...) == true`, a
+ * wrong number of arguments, an unknown function, a constant pattern that
+ * is not a valid I-Regexp — is a compile error naming its position.
+ * Function calls count towards JPATH_MAX_NEST; the node lists of count()
+ * and value() towards JPATH_MAX_NODES.
  *
  * Errors: jpath_compile returns STRATA_EBAD_REQUEST with a message such as
  * "JSONPath: expected ']' at position 7" — the position is the 0-based
  * byte offset in the path text. Evaluation never fails on the document's
  * shape (a name on an array selects nothing), only for memory or when a
- * node list exceeds JPATH_MAX_NODES (STRATA_ETOO_LARGE).
+ * node list exceeds JPATH_MAX_NODES (STRATA_ETOO_LARGE), including a node
+ * list built for count() or value() or an existence test.
  *
  * Thread safety: a compiled path is immutable; any number of threads may
  * evaluate it at once (on documents they do not modify meanwhile).
@@ -33,7 +54,7 @@
 #include <stddef.h>
 
 #define JPATH_MAX_LEN 4096        /* path text, bytes */
-#define JPATH_MAX_NEST 64         /* nested brackets / parentheses / filters */
+#define JPATH_MAX_NEST 64         /* nested brackets / parentheses / filters / calls */
 #define JPATH_MAX_NODES 1000000   /* one node list */
 
 struct jpath;

@@ -144,6 +144,36 @@ def test_operator_errors_name_field_and_position(cluster):
     assert_json_error(post(env, J + "/delete", {"json": {"a": 1}, "path": "$"}), 400, "bad_request")
 
 
+def test_jsonpath_functions_over_http(cluster):
+    """RFC 9535 function extensions end to end (length, count, match, search,
+    value); an ill-typed path is a 400 JSON error naming its position."""
+    env = cluster
+
+    def extract(doc, path):
+        return ok(post(env, J + "/extract", {"json": doc, "path": path, "all": True}))["result"]
+
+    assert extract(BOOKSTORE, "$.store.book[?length(@.title) > 15 && "
+                              "search(@.author, 'Rees|Mel')].title") == ["Sayings of the Century"]
+    assert extract(BOOKSTORE, "$..book[?match(@.isbn, '0-[0-9]{3}-[0-9]{5}-\\\\p{Nd}')].title") == \
+        ["Moby Dick", "The Lord of the Rings"]
+    assert extract(BOOKSTORE, "$.store[?count(@.*) == 2]") == [BOOKSTORE["store"]["bicycle"]]
+    assert extract(BOOKSTORE, "$[?value(@..color) == 'red']") == [BOOKSTORE["store"]]
+    assert extract({"w": ["日本語", "abc", "é", "😀😀😀"]}, "$.w[?length(@) == 3]") == \
+        ["日本語", "abc", "😀😀😀"]
+    assert extract({"v": [{"s": "abc", "p": "a.c"}, {"s": "abc", "p": "a(c"}]},
+                   "$.v[?match(@.s, @.p)].p") == ["a.c"]   # invalid pattern in the doc: false
+
+    for path, pos, what in (("$..book[?length(@.title)]", 9, "not well-typed"),
+                            ("$[?count(1) == 1]", 9, "not well-typed"),
+                            ("$[?length(@.*) == 1]", 10, "singular"),
+                            ("$[?match(@.a, 'x') == true]", 3, "cannot be compared"),
+                            ("$[?match(@, 'a(')]", 12, "invalid I-Regexp"),
+                            ("$[?size(@) == 1]", 3, "unknown function 'size'")):
+        err = assert_json_error(post(env, J + "/extract", {"json": BOOKSTORE, "path": path}), 400,
+                                "bad_request")
+        assert f"position {pos}" in err["message"] and what in err["message"], (path, err)
+
+
 # --------------------------------------------------------------------------
 # 2. collections
 

@@ -14,6 +14,7 @@
 
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,13 +57,13 @@ void gql_verrors_clear(struct gql_verrors *e)
 	free(e->v);
 	e->v = NULL;
 	e->n = e->cap = 0;
+	gql_arena_free(&e->text);
 }
 
-static struct gql_verror *add_error(struct vctx *c)
+/* Appends an error whatever the count (NULL: out of memory). Its message
+ * says so until set_message. */
+static struct gql_verror *append_error(struct gql_verrors *o)
 {
-	struct gql_verrors *o = c->out;
-	if (o->n >= GQL_MAX_ERRORS + 1)
-		return NULL;
 	if (o->n == o->cap) {
 		size_t cap = o->cap ? o->cap * 2 : 8;
 		struct gql_verror *v = realloc(o->v, cap * sizeof(*v));
@@ -73,9 +74,44 @@ static struct gql_verror *add_error(struct vctx *c)
 	}
 	struct gql_verror *e = &o->v[o->n++];
 	memset(e, 0, sizeof(*e));
+	e->message = "Out of memory while reporting a validation error.";
+	return e;
+}
+
+static void set_message(struct gql_verrors *o, struct gql_verror *e, const char *msg, size_t len)
+{
+	char *m = gql_arena_strndup(&o->text, msg, len);
+	if (m)
+		e->message = m;
+}
+
+static void set_locs(struct gql_verrors *o, struct gql_verror *e, const struct gql_loc *locs,
+		     unsigned n)
+{
+	if (n == 0)
+		return;
+	struct gql_loc *l = gql_arena_alloc(&o->text, n * sizeof(*l));
+	if (!l)
+		return;
+	memcpy(l, locs, n * sizeof(*l));
+	e->locs = l;
+	e->nlocs = n;
+}
+
+/* The next error, or NULL past the limit (the error after the last one
+ * says the limit was reached, as graphql-js's validate does). */
+static struct gql_verror *add_error(struct vctx *c)
+{
+	struct gql_verrors *o = c->out;
+	if (o->n >= GQL_MAX_ERRORS + 1)
+		return NULL;
+	struct gql_verror *e = append_error(o);
+	if (!e)
+		return NULL;
 	if (o->n == GQL_MAX_ERRORS + 1) {
-		snprintf(e->message, sizeof(e->message),
-			 "Too many validation errors, error limit reached. Validation aborted.");
+		static const char m[] =
+			"Too many validation errors, error limit reached. Validation aborted.";
+		set_message(o, e, m, sizeof(m) - 1);
 		return NULL;
 	}
 	return e;
@@ -89,10 +125,24 @@ __attribute__((format(printf, 4, 5))) static void report(struct vctx *c, const s
 		return;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	char small[512];
+	int len = vsnprintf(small, sizeof(small), fmt, ap);
 	va_end(ap);
-	for (unsigned i = 0; i < nlocs && i < GQL_MAX_LOCS; i++)
-		e->locs[e->nlocs++] = locs[i];
+	if (len < 0)
+		return;
+	if ((size_t)len < sizeof(small)) {
+		set_message(c->out, e, small, (size_t)len);
+	} else {
+		char *m = gql_arena_alloc(&c->out->text, (size_t)len + 1);
+		if (m) {
+			va_start(ap, fmt);
+			int l2 = vsnprintf(m, (size_t)len + 1, fmt, ap);
+			va_end(ap);
+			if (l2 == len)
+				e->message = m;
+		}
+	}
+	set_locs(c->out, e, locs, nlocs);
 }
 
 #define REPORT1(c, l, ...) report((c), &(struct gql_loc){(l).line, (l).column}, 1, __VA_ARGS__)
@@ -655,138 +705,943 @@ static void walk_selections(struct vctx *c, struct definfo *di, struct gql_named
 	}
 }
 
-/* ---- overlapping fields (the common cases of OverlappingFieldsCanBeMerged) ---- */
+/* ---- overlapping fields: graphql-js's OverlappingFieldsCanBeMergedRule ----
+ *
+ * A port of graphql-js 16's rule (tests/graphql/node_modules/graphql/
+ * validation/rules/OverlappingFieldsCanBeMergedRule.mjs), step for step:
+ * the same comparisons in the same order (steps A-J), the same memos
+ * (collected fields per parent type and selection set, overlapping
+ * response names per pair of collections, fragments compared with a
+ * collection, fragment pairs, reasons per field pair), so the same
+ * conflicts are found and reported with the same messages, locations and
+ * order of locations. Its complexity budget is spent at the same points;
+ * when it runs out, validation stops with "Validation aborted." as
+ * graphql-js's validate does. The rule's state lives for the whole
+ * document (a memo set in one selection set holds in the next), and the
+ * selection sets are checked in document order, as graphql-js's visitor
+ * enters them. Everything is allocated from the validation's arena.
+ */
 
-struct fentry {
-	const struct gql_selection *sel;
-	const struct gql_named_type *parent;
-	const struct gql_field *def;
+#define OV_MAX_DETAIL 1000     /* MAX_CONFLICT_DETAIL_LENGTH */
+#define OV_MAX_NODES 20        /* MAX_CONFLICT_NODES */
+#define OV_BUDGET 500000L      /* MAX_COMPLEXITY_BUDGET */
+#define OV_MAX_NESTING 2000    /* recursion guard (graphql-js: the JS stack) */
+#define OV_KEEP (GQL_MAX_ERRORS + 2) /* conflicts kept per list (see ov_push) */
+
+enum ov_tag { OV_COLLECT = 1, OV_GROUP, OV_FRAGSET, OV_CMPFRAG, OV_OVERLAP, OV_PAIR, OV_REASON,
+	      OV_ARG, OV_VALUE, OV_FRAGDEF };
+
+struct ov_slot {
+	const void *a, *b;
+	unsigned tag;
+	void *val;
 };
 
-static void collect_fields(struct vctx *c, const struct gql_named_type *parent,
-			   const struct gql_selection *sels, struct fentry *out, size_t *n, size_t cap,
-			   const struct gql_definition **seen, size_t *nseen)
+struct ov_map {
+	struct ov_slot *slots; /* NULL a and b and tag 0: free */
+	size_t cap, n;
+};
+
+struct ov_name {
+	const char *s;
+};
+
+struct ov_names {
+	struct ov_name *slots;
+	size_t cap, n;
+};
+
+struct ov_field { /* graphql-js FieldDetails (+ its lazily made FieldInfo) */
+	const struct gql_selection *node;
+	const struct gql_named_type *parent; /* NULL: undefined */
+	const struct gql_field *def;         /* NULL: undefined */
+	bool simple_leaf;
+	bool has_info;
+	const struct gql_named_type *named; /* info.namedType */
+	const char **arg_names;             /* info.arguments: interned names */
+	size_t nargs;                       /* 0: info.arguments undefined */
+	const char *type_string;
+};
+
+struct ov_group {
+	const char *name; /* interned response name */
+	struct ov_field **f;
+	size_t n, cap;
+	struct ov_group *next;
+};
+
+struct ov_collect { /* graphql-js CollectFieldsResult */
+	struct ov_group *groups, **tail;
+	size_t ngroups;
+	const char **frags; /* interned, unique, in order */
+	size_t nfrags, fcap;
+};
+
+struct ov_overlap {
+	size_t n;
+	struct ov_group **g1, **g2;
+};
+
+struct ov_conflict {
+	const char *rn; /* response name */
+	const char *reason;
+	const struct gql_selection **f1, **f2;
+	size_t n1, n2;
+};
+
+struct ov_clist {
+	struct ov_conflict *v;
+	size_t n, cap;
+	size_t total; /* conflicts found, kept or not */
+};
+
+struct ov {
+	struct vctx *c;
+	struct gql_arena *a;
+	struct ov_map map;
+	struct ov_names names;
+	long budget;
+	unsigned nesting;
+	bool aborted; /* the budget ran out, or the nesting guard tripped */
+};
+
+static bool ov_stop(const struct ov *o)
+{
+	return o->aborted || o->c->oom;
+}
+
+static void *ov_alloc(struct ov *o, size_t n)
+{
+	void *p = gql_arena_alloc(o->a, n);
+	if (!p)
+		o->c->oom = true;
+	return p;
+}
+
+static bool ov_spend(struct ov *o, long cost)
+{
+	o->budget -= cost;
+	if (o->budget < 0)
+		o->aborted = true;
+	return !ov_stop(o);
+}
+
+static size_t ov_hash_ptrs(const void *a, const void *b, unsigned tag)
+{
+	uint64_t h = (uint64_t)(uintptr_t)a * 0x9E3779B97F4A7C15ull;
+	h ^= (uint64_t)(uintptr_t)b + 0x632BE59BD9B4E019ull + (h << 6) + (h >> 2);
+	h ^= (uint64_t)tag * 0xC2B2AE3D27D4EB4Full;
+	h ^= h >> 29;
+	h *= 0xBF58476D1CE4E5B9ull;
+	h ^= h >> 32;
+	return (size_t)h;
+}
+
+/* The slot of (a, b, tag): found, or NULL (absent, or out of memory when
+ * create). A created slot's val is NULL. */
+static struct ov_slot *ov_map_slot(struct ov *o, const void *a, const void *b, unsigned tag,
+				   bool create)
+{
+	struct ov_map *m = &o->map;
+	if (create && (m->n + 1) * 4 > m->cap * 3) {
+		size_t cap = m->cap ? m->cap * 2 : 256;
+		struct ov_slot *s = ov_alloc(o, cap * sizeof(*s));
+		if (!s)
+			return NULL;
+		for (size_t i = 0; i < m->cap; i++) {
+			struct ov_slot *x = &m->slots[i];
+			if (!x->tag)
+				continue;
+			size_t j = ov_hash_ptrs(x->a, x->b, x->tag) & (cap - 1);
+			while (s[j].tag)
+				j = (j + 1) & (cap - 1);
+			s[j] = *x;
+		}
+		m->slots = s;
+		m->cap = cap;
+	}
+	if (!m->cap)
+		return NULL;
+	size_t j = ov_hash_ptrs(a, b, tag) & (m->cap - 1);
+	while (m->slots[j].tag) {
+		struct ov_slot *x = &m->slots[j];
+		if (x->a == a && x->b == b && x->tag == tag)
+			return x;
+		j = (j + 1) & (m->cap - 1);
+	}
+	if (!create)
+		return NULL;
+	m->slots[j] = (struct ov_slot){.a = a, .b = b, .tag = tag};
+	m->n++;
+	return &m->slots[j];
+}
+
+static void *ov_get(struct ov *o, const void *a, const void *b, unsigned tag)
+{
+	struct ov_slot *s = ov_map_slot(o, a, b, tag, false);
+	return s ? s->val : NULL;
+}
+
+static bool ov_set(struct ov *o, const void *a, const void *b, unsigned tag, void *val)
+{
+	struct ov_slot *s = ov_map_slot(o, a, b, tag, true);
+	if (!s)
+		return false;
+	s->val = val;
+	return true;
+}
+
+static size_t ov_hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return (size_t)(h ^ (h >> 31));
+}
+
+/* The one pointer every equal name is mapped to (NULL: out of memory). */
+static const char *ov_intern(struct ov *o, const char *s)
+{
+	struct ov_names *t = &o->names;
+	if ((t->n + 1) * 4 > t->cap * 3) {
+		size_t cap = t->cap ? t->cap * 2 : 256;
+		struct ov_name *v = ov_alloc(o, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		for (size_t i = 0; i < t->cap; i++) {
+			if (!t->slots[i].s)
+				continue;
+			size_t j = ov_hash_str(t->slots[i].s) & (cap - 1);
+			while (v[j].s)
+				j = (j + 1) & (cap - 1);
+			v[j] = t->slots[i];
+		}
+		t->slots = v;
+		t->cap = cap;
+	}
+	size_t j = ov_hash_str(s) & (t->cap - 1);
+	while (t->slots[j].s) {
+		if (strcmp(t->slots[j].s, s) == 0)
+			return t->slots[j].s;
+		j = (j + 1) & (t->cap - 1);
+	}
+	t->slots[j].s = s;
+	t->n++;
+	return s;
+}
+
+/* A growing text in the arena. */
+struct ov_buf {
+	char *p;
+	size_t len, cap;
+};
+
+static bool ov_buf_add(struct ov *o, struct ov_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 64;
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		char *p = ov_alloc(o, cap);
+		if (!p)
+			return false;
+		if (b->len)
+			memcpy(p, b->p, b->len);
+		b->p = p;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return true;
+}
+
+static bool ov_buf_str(struct ov *o, struct ov_buf *b, const char *s)
+{
+	return ov_buf_add(o, b, s, strlen(s));
+}
+
+/* graphql-js maybeAbbreviate (names and reasons are ASCII: a character
+ * is a byte). */
+static bool ov_buf_abbrev(struct ov *o, struct ov_buf *b, const char *s)
+{
+	size_t n = strlen(s);
+	if (n <= OV_MAX_DETAIL)
+		return ov_buf_add(o, b, s, n);
+	return ov_buf_add(o, b, s, OV_MAX_DETAIL) && ov_buf_str(o, b, "...");
+}
+
+/* validationContext.getFragment: the last fragment of that name. */
+static const struct gql_definition *ov_fragment(struct ov *o, const char *name)
+{
+	struct ov_slot *s = ov_map_slot(o, name, NULL, OV_FRAGDEF, false);
+	return s ? s->val : NULL;
+}
+
+/* ---- collecting fields (collectFields, collectFieldsImpl) ---- */
+
+static const struct gql_field *ov_field_def(const struct gql_named_type *t, const char *name)
+{
+	/* parentType.getFields(): no meta fields */
+	if (!t || (t->kind != GQL_OBJECT && t->kind != GQL_INTERFACE))
+		return NULL;
+	for (size_t i = 0; i < t->nfields; i++)
+		if (strcmp(t->fields[i].name, name) == 0)
+			return &t->fields[i];
+	return NULL;
+}
+
+static bool ov_collect_impl(struct ov *o, struct ov_collect *r, const struct gql_named_type *parent,
+			    const struct gql_selection *sels)
 {
 	for (const struct gql_selection *s = sels; s; s = s->next) {
 		if (s->kind == GQL_SEL_FIELD) {
-			if (*n < cap) {
-				out[*n].sel = s;
-				out[*n].parent = parent;
-				out[*n].def = parent ? gql_type_field(c->s, parent, s->name) : NULL;
-				(*n)++;
+			const char *rn = ov_intern(o, s->alias ? s->alias : s->name);
+			struct ov_field *f = ov_alloc(o, sizeof(*f));
+			if (!rn || !f)
+				return false;
+			f->node = s;
+			f->parent = parent;
+			f->def = ov_field_def(parent, s->name);
+			f->simple_leaf = !s->args && !s->has_selections;
+			struct ov_group *g = ov_get(o, r, rn, OV_GROUP);
+			if (!g) {
+				g = ov_alloc(o, sizeof(*g));
+				if (!g || !ov_set(o, r, rn, OV_GROUP, g))
+					return false;
+				g->name = rn;
+				*r->tail = g;
+				r->tail = &g->next;
+				r->ngroups++;
 			}
-		} else if (s->kind == GQL_SEL_INLINE) {
-			const struct gql_named_type *t =
-				s->type_condition ? gql_schema_type(c->s, s->type_condition) : parent;
-			collect_fields(c, t, s->selections, out, n, cap, seen, nseen);
-		} else {
-			const struct gql_definition *f = find_fragment(c, s->name);
-			bool done = !f;
-			for (size_t i = 0; i < *nseen && !done; i++)
-				done = seen[i] == f;
-			if (done || *nseen >= 64)
+			if (g->n == g->cap) {
+				size_t cap = g->cap ? g->cap * 2 : 2;
+				struct ov_field **v = ov_alloc(o, cap * sizeof(*v));
+				if (!v)
+					return false;
+				if (g->n)
+					memcpy(v, g->f, g->n * sizeof(*v));
+				g->f = v;
+				g->cap = cap;
+			}
+			g->f[g->n++] = f;
+		} else if (s->kind == GQL_SEL_SPREAD) {
+			const char *fn = ov_intern(o, s->name);
+			if (!fn)
+				return false;
+			if (ov_get(o, r, fn, OV_FRAGSET))
 				continue;
-			seen[(*nseen)++] = f;
-			collect_fields(c, gql_schema_type(c->s, f->type_condition), f->selections, out, n,
-				       cap, seen, nseen);
+			if (!ov_set(o, r, fn, OV_FRAGSET, (void *)fn))
+				return false;
+			if (r->nfrags == r->fcap) {
+				size_t cap = r->fcap ? r->fcap * 2 : 4;
+				const char **v = ov_alloc(o, cap * sizeof(*v));
+				if (!v)
+					return false;
+				if (r->nfrags)
+					memcpy(v, r->frags, r->nfrags * sizeof(*v));
+				r->frags = v;
+				r->fcap = cap;
+			}
+			r->frags[r->nfrags++] = fn;
+		} else {
+			const struct gql_named_type *t =
+				s->type_condition ? gql_schema_type(o->c->s, s->type_condition) : parent;
+			if (!ov_collect_impl(o, r, t, s->selections))
+				return false;
 		}
 	}
+	return true;
 }
 
-static bool same_args(const struct gql_argument *a, const struct gql_argument *b)
+static struct ov_collect *ov_collect(struct ov *o, const struct gql_named_type *parent,
+				     const struct gql_selection *sels)
 {
-	size_t na = 0, nb = 0;
-	for (const struct gql_argument *x = a; x; x = x->next)
-		na++;
-	for (const struct gql_argument *x = b; x; x = x->next)
-		nb++;
-	if (na != nb)
+	struct ov_collect *r = ov_get(o, parent, sels, OV_COLLECT);
+	if (r)
+		return r;
+	r = ov_alloc(o, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->tail = &r->groups;
+	if (!ov_collect_impl(o, r, parent, sels) || !ov_set(o, parent, sels, OV_COLLECT, r))
+		return NULL;
+	return r;
+}
+
+static struct ov_collect *ov_collect_fragment(struct ov *o, const struct gql_definition *f)
+{
+	return ov_collect(o, gql_schema_type(o->c->s, f->type_condition), f->selections);
+}
+
+/* ---- conflicts ---- */
+
+/* Keeps the first OV_KEEP conflicts of a list and counts the rest: a
+ * selection set's list is reported (at most GQL_MAX_ERRORS + 1 errors
+ * are), and a sub-selection's list makes one message of at most
+ * OV_MAX_DETAIL characters (each part is longer than 30) and at most
+ * OV_MAX_NODES locations a side (each part gives one at least). */
+static void ov_push(struct ov *o, struct ov_clist *l, const struct ov_conflict *k)
+{
+	l->total++;
+	if (l->n == OV_KEEP)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4;
+		if (cap > OV_KEEP)
+			cap = OV_KEEP;
+		struct ov_conflict *v = ov_alloc(o, cap * sizeof(*v));
+		if (!v)
+			return;
+		if (l->n)
+			memcpy(v, l->v, l->n * sizeof(*v));
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = *k;
+}
+
+static void ov_push_pair(struct ov *o, struct ov_clist *l, const char *rn, const char *reason,
+			 const struct gql_selection *n1, const struct gql_selection *n2)
+{
+	const struct gql_selection **nodes = ov_alloc(o, 2 * sizeof(*nodes));
+	if (!nodes)
+		return;
+	nodes[0] = n1;
+	nodes[1] = n2;
+	ov_push(o, l, &(struct ov_conflict){rn, reason, nodes, nodes + 1, 1, 1});
+}
+
+static void ov_field_info(struct ov *o, struct ov_field *f)
+{
+	if (f->has_info)
+		return;
+	f->named = f->def ? gql_named(f->def->type) : NULL;
+	size_t n = 0;
+	for (const struct gql_argument *a = f->node->args; a; a = a->next)
+		n++;
+	if (n) {
+		f->arg_names = ov_alloc(o, n * sizeof(*f->arg_names));
+		if (!f->arg_names)
+			return;
+		for (const struct gql_argument *a = f->node->args; a; a = a->next) {
+			const char *in = ov_intern(o, a->name);
+			/* values.set(name, value): the last of a name wins */
+			if (!in || !ov_set(o, f, in, OV_ARG, (void *)a->value))
+				return;
+			f->arg_names[f->nargs++] = in;
+		}
+	}
+	f->has_info = true;
+}
+
+/* graphql-js stringifyValue: JSON.stringify of the value with object
+ * fields sorted by name (a stable sort); only compared for equality. */
+static bool ov_value_text(struct ov *o, struct ov_buf *b, const struct gql_value *v);
+
+static bool ov_quoted(struct ov *o, struct ov_buf *b, const char *s)
+{
+	if (!ov_buf_str(o, b, "\""))
 		return false;
-	for (const struct gql_argument *x = a; x; x = x->next) {
-		const struct gql_argument *y = b;
-		while (y && strcmp(x->name, y->name) != 0)
-			y = y->next;
-		if (!y)
+	for (; *s; s++) {
+		char e[3] = {'\\', *s, 0};
+		if ((*s == '"' || *s == '\\') ? !ov_buf_add(o, b, e, 2) : !ov_buf_add(o, b, s, 1))
 			return false;
-		char vx[512], vy[512];
-		gql_print_value(x->value, vx, sizeof(vx));
-		gql_print_value(y->value, vy, sizeof(vy));
-		if (strcmp(vx, vy) != 0)
+	}
+	return ov_buf_str(o, b, "\"");
+}
+
+static bool ov_value_text(struct ov *o, struct ov_buf *b, const struct gql_value *v)
+{
+	switch (v->kind) {
+	case GQL_V_VARIABLE:
+		return ov_buf_str(o, b, "[\"Variable\",") && ov_quoted(o, b, v->text) &&
+		       ov_buf_str(o, b, "]");
+	case GQL_V_INT:
+		return ov_buf_str(o, b, "[\"IntValue\",") && ov_quoted(o, b, v->text) &&
+		       ov_buf_str(o, b, "]");
+	case GQL_V_FLOAT:
+		return ov_buf_str(o, b, "[\"FloatValue\",") && ov_quoted(o, b, v->text) &&
+		       ov_buf_str(o, b, "]");
+	case GQL_V_STRING:
+		return ov_buf_str(o, b, "[\"StringValue\",") && ov_quoted(o, b, v->text) &&
+		       ov_buf_str(o, b, v->block ? ",true]" : ",false]");
+	case GQL_V_BOOLEAN:
+		return ov_buf_str(o, b, v->boolean ? "[\"BooleanValue\",true]" : "[\"BooleanValue\",false]");
+	case GQL_V_NULL:
+		return ov_buf_str(o, b, "[\"NullValue\",null]");
+	case GQL_V_ENUM:
+		return ov_buf_str(o, b, "[\"EnumValue\",") && ov_quoted(o, b, v->text) &&
+		       ov_buf_str(o, b, "]");
+	case GQL_V_LIST:
+		if (!ov_buf_str(o, b, "[\"ListValue\",["))
+			return false;
+		for (const struct gql_value *i = v->items; i; i = i->next)
+			if ((i != v->items && !ov_buf_str(o, b, ",")) || !ov_value_text(o, b, i))
+				return false;
+		return ov_buf_str(o, b, "]]");
+	case GQL_V_OBJECT: {
+		size_t n = 0;
+		for (const struct gql_object_field *f = v->fields; f; f = f->next)
+			n++;
+		const struct gql_object_field **sorted = ov_alloc(o, (n ? n : 1) * sizeof(*sorted));
+		if (!sorted)
+			return false;
+		n = 0;
+		for (const struct gql_object_field *f = v->fields; f; f = f->next) {
+			size_t k = n++; /* insertion sort: stable */
+			while (k > 0 && strcmp(sorted[k - 1]->name, f->name) > 0) {
+				sorted[k] = sorted[k - 1];
+				k--;
+			}
+			sorted[k] = f;
+		}
+		if (!ov_buf_str(o, b, "[\"ObjectValue\",["))
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if ((i && !ov_buf_str(o, b, ",")) || !ov_buf_str(o, b, "[") ||
+			    !ov_quoted(o, b, sorted[i]->name) || !ov_buf_str(o, b, ",") ||
+			    !ov_value_text(o, b, sorted[i]->value) || !ov_buf_str(o, b, "]"))
+				return false;
+		return ov_buf_str(o, b, "]]");
+	}
+	}
+	return false;
+}
+
+static const char *ov_stringify(struct ov *o, const struct gql_value *v)
+{
+	const char *t = ov_get(o, v, NULL, OV_VALUE);
+	if (t)
+		return t;
+	struct ov_buf b = {0};
+	if (!ov_value_text(o, &b, v) || !ov_set(o, v, NULL, OV_VALUE, b.p))
+		return NULL;
+	return b.p;
+}
+
+/* graphql-js sameArguments; false with ov_stop when it stopped. */
+static bool ov_same_args(struct ov *o, struct ov_field *f1, struct ov_field *f2)
+{
+	if (f1->nargs == 0)
+		return f2->nargs == 0;
+	if (f1->nargs != f2->nargs)
+		return false;
+	/* every arg1 of the first's nodes: arg1.value against the second's
+	 * last value of that name */
+	const struct gql_argument *a1 = f1->node->args;
+	for (size_t i = 0; i < f1->nargs; i++, a1 = a1->next) {
+		if (!ov_spend(o, 1))
+			return false;
+		const struct gql_value *v2 = ov_get(o, f2, f1->arg_names[i], OV_ARG);
+		if (!v2)
+			return false;
+		const char *s1 = ov_stringify(o, a1->value), *s2 = ov_stringify(o, v2);
+		if (!s1 || !s2 || strcmp(s1, s2) != 0)
 			return false;
 	}
 	return true;
 }
 
-static bool types_conflict(const struct gql_type_ref *a, const struct gql_type_ref *b)
+/* A type's identity as graphql-js sees it: a named type is one object, a
+ * list or non-null wrapper is one per place it is written. */
+static const void *ov_type_id(const struct gql_type_ref *t)
 {
-	if (a->kind == GQL_T_LIST || b->kind == GQL_T_LIST)
-		return a->kind != b->kind || types_conflict(a->of, b->of);
-	if (a->kind == GQL_T_NON_NULL || b->kind == GQL_T_NON_NULL)
-		return a->kind != b->kind || types_conflict(a->of, b->of);
-	const struct gql_named_type *x = a->resolved, *y = b->resolved;
-	if (gql_is_leaf(x) || gql_is_leaf(y))
-		return x != y;
+	if (!t)
+		return NULL;
+	return t->kind == GQL_T_NAMED ? (const void *)t->resolved : (const void *)t;
+}
+
+/* graphql-js doTypesConflict. */
+static bool ov_types_conflict(struct ov *o, const struct gql_type_ref *t1,
+			      const struct gql_type_ref *t2)
+{
+	if (ov_type_id(t1) == ov_type_id(t2))
+		return false;
+	if (!ov_spend(o, 1))
+		return false;
+	if (t1->kind == GQL_T_LIST)
+		return t2->kind == GQL_T_LIST ? ov_types_conflict(o, t1->of, t2->of) : true;
+	if (t2->kind == GQL_T_LIST)
+		return true;
+	if (t1->kind == GQL_T_NON_NULL)
+		return t2->kind == GQL_T_NON_NULL ? ov_types_conflict(o, t1->of, t2->of) : true;
+	if (t2->kind == GQL_T_NON_NULL)
+		return true;
+	if (gql_is_leaf(t1->resolved) || gql_is_leaf(t2->resolved))
+		return t1->resolved != t2->resolved;
 	return false;
 }
 
-static void check_overlaps(struct vctx *c, const struct gql_named_type *parent,
-			   const struct gql_selection *sels)
+static const char *ov_type_string(struct ov *o, struct ov_field *f)
 {
-	struct fentry f[256];
-	const struct gql_definition *seen[64];
-	size_t n = 0, nseen = 0;
-	collect_fields(c, parent, sels, f, &n, 256, seen, &nseen);
-	for (size_t i = 0; i < n; i++) {
-		const char *ri = f[i].sel->alias ? f[i].sel->alias : f[i].sel->name;
-		for (size_t j = 0; j < i; j++) {
-			const char *rj = f[j].sel->alias ? f[j].sel->alias : f[j].sel->name;
-			if (strcmp(ri, rj) != 0)
-				continue;
-			bool exclusive = f[i].parent != f[j].parent && f[i].parent && f[j].parent &&
-					 f[i].parent->kind == GQL_OBJECT && f[j].parent->kind == GQL_OBJECT;
-			char m[600];
-			m[0] = '\0';
-			if (!exclusive && strcmp(f[i].sel->name, f[j].sel->name) != 0)
-				snprintf(m, sizeof(m),
-					 "Fields \"%s\" conflict because \"%s\" and \"%s\" are different fields. Use different aliases on the fields to fetch both if this was intentional.",
-					 ri, f[j].sel->name, f[i].sel->name);
-			else if (!exclusive && !same_args(f[i].sel->args, f[j].sel->args))
-				snprintf(m, sizeof(m),
-					 "Fields \"%s\" conflict because they have differing arguments. Use different aliases on the fields to fetch both if this was intentional.",
-					 ri);
-			else if (f[i].def && f[j].def && types_conflict(f[j].def->type, f[i].def->type)) {
-				char t1[128], t2[128];
-				type_str(f[j].def->type, t1, sizeof(t1));
-				type_str(f[i].def->type, t2, sizeof(t2));
-				snprintf(m, sizeof(m),
-					 "Fields \"%s\" conflict because they return conflicting types \"%s\" and \"%s\". Use different aliases on the fields to fetch both if this was intentional.",
-					 ri, t1, t2);
-			}
-			if (m[0]) {
-				report2(c, f[j].sel->loc, f[i].sel->loc, m);
-				goto next_i;
-			}
-		}
-	next_i:;
+	if (f->type_string)
+		return f->type_string;
+	size_t n = gql_print_type(f->def->type, NULL, 0);
+	char *s = ov_alloc(o, n + 1);
+	if (!s)
+		return NULL;
+	gql_print_type(f->def->type, s, n + 1);
+	f->type_string = s;
+	return s;
+}
+
+static void ov_between(struct ov *o, struct ov_clist *out, bool excl, struct ov_collect *c1,
+		       struct ov_collect *c2);
+static void ov_fields_and_fragment(struct ov *o, struct ov_clist *out, bool excl,
+				   struct ov_collect *c, const char *name);
+static void ov_fragments(struct ov *o, struct ov_clist *out, bool excl, const char *n1,
+			 const char *n2);
+
+/* graphql-js findConflictsBetweenSubSelectionSets (steps H, I, J). */
+static void ov_between_sub_sets(struct ov *o, struct ov_clist *out, bool excl,
+				const struct gql_named_type *p1, const struct gql_selection *s1,
+				const struct gql_named_type *p2, const struct gql_selection *s2)
+{
+	struct ov_collect *c1 = ov_collect(o, p1, s1);
+	struct ov_collect *c2 = c1 ? ov_collect(o, p2, s2) : NULL;
+	if (!c2)
+		return;
+	ov_between(o, out, excl, c1, c2);
+	for (size_t i = 0; i < c2->nfrags && !ov_stop(o); i++)
+		ov_fields_and_fragment(o, out, excl, c1, c2->frags[i]);
+	for (size_t i = 0; i < c1->nfrags && !ov_stop(o); i++)
+		ov_fields_and_fragment(o, out, excl, c2, c1->frags[i]);
+	for (size_t i = 0; i < c1->nfrags && !ov_stop(o); i++)
+		for (size_t j = 0; j < c2->nfrags && !ov_stop(o); j++)
+			ov_fragments(o, out, excl, c1->frags[i], c2->frags[j]);
+}
+
+/* graphql-js collectConflictNodes: the field, then the conflicts' nodes
+ * of that side, at most OV_MAX_NODES, each conflict's last ones first
+ * kept. */
+static const struct gql_selection **ov_conflict_nodes(struct ov *o,
+						      const struct gql_selection *node,
+						      const struct ov_clist *l, bool first,
+						      size_t *n)
+{
+	const struct gql_selection **v = ov_alloc(o, OV_MAX_NODES * sizeof(*v));
+	if (!v)
+		return NULL;
+	v[0] = node;
+	*n = 1;
+	for (size_t i = 0; i < l->n; i++) {
+		const struct ov_conflict *k = &l->v[i];
+		size_t remaining = OV_MAX_NODES - *n;
+		const struct gql_selection **src = first ? k->f1 : k->f2;
+		size_t cnt = first ? k->n1 : k->n2;
+		size_t take = cnt < remaining ? cnt : remaining;
+		memcpy(v + *n, src + (cnt - take), take * sizeof(*v));
+		*n += take;
+		if (*n == OV_MAX_NODES)
+			break;
 	}
-	/* nested selection sets */
-	for (const struct gql_selection *s = sels; s; s = s->next) {
+	return v;
+}
+
+/* graphql-js subfieldConflicts. */
+static void ov_subfield_conflict(struct ov *o, struct ov_clist *out, const char *rn,
+				 const struct ov_clist *sub, const struct gql_selection *n1,
+				 const struct gql_selection *n2)
+{
+	struct ov_buf msg = {0};
+	for (size_t i = 0; i < sub->n; i++) {
+		if ((i && !ov_buf_str(o, &msg, " and ")) || !ov_buf_str(o, &msg, "subfields \"") ||
+		    !ov_buf_abbrev(o, &msg, sub->v[i].rn) ||
+		    !ov_buf_str(o, &msg, "\" conflict because ") ||
+		    !ov_buf_str(o, &msg, sub->v[i].reason))
+			return;
+		if (msg.len > OV_MAX_DETAIL)
+			break;
+	}
+	struct ov_buf reason = {0};
+	if (!ov_buf_abbrev(o, &reason, msg.p))
+		return;
+	struct ov_conflict k = {.rn = rn, .reason = reason.p};
+	k.f1 = ov_conflict_nodes(o, n1, sub, true, &k.n1);
+	k.f2 = ov_conflict_nodes(o, n2, sub, false, &k.n2);
+	if (k.f1 && k.f2)
+		ov_push(o, out, &k);
+}
+
+/* graphql-js findConflict. */
+static void ov_find_conflict(struct ov *o, struct ov_clist *out, bool parents_excl, const char *rn,
+			     struct ov_field *f1, struct ov_field *f2)
+{
+	const struct gql_named_type *p1 = f1->parent, *p2 = f2->parent;
+	bool excl = parents_excl || (p1 != p2 && p1 && p2 && p1->kind == GQL_OBJECT &&
+				     p2->kind == GQL_OBJECT);
+	if (!ov_spend(o, 2))
+		return;
+	const struct gql_type_ref *t1 = f1->def ? f1->def->type : NULL;
+	const struct gql_type_ref *t2 = f2->def ? f2->def->type : NULL;
+	const struct gql_selection *n1 = f1->node, *n2 = f2->node;
+	if (f1->simple_leaf && f2->simple_leaf && ov_type_id(t1) == ov_type_id(t2) &&
+	    strcmp(n1->name, n2->name) == 0)
+		return;
+	if (!excl) {
+		ov_field_info(o, f1);
+		ov_field_info(o, f2);
+		if (ov_stop(o))
+			return;
+		static const char no_conflict[] = "";
+		const char *reason = ov_get(o, f1, f2, OV_REASON);
+		if (!reason) {
+			if (strcmp(n1->name, n2->name) != 0) {
+				struct ov_buf b = {0};
+				if (!ov_buf_str(o, &b, "\"") || !ov_buf_abbrev(o, &b, n1->name) ||
+				    !ov_buf_str(o, &b, "\" and \"") || !ov_buf_abbrev(o, &b, n2->name) ||
+				    !ov_buf_str(o, &b, "\" are different fields"))
+					return;
+				reason = b.p;
+			} else {
+				bool same = ov_same_args(o, f1, f2);
+				if (ov_stop(o))
+					return;
+				reason = same ? no_conflict : "they have differing arguments";
+			}
+			if (!ov_set(o, f1, f2, OV_REASON, (void *)reason))
+				return;
+		}
+		if (reason != no_conflict) {
+			ov_push_pair(o, out, rn, reason, n1, n2);
+			return;
+		}
+	}
+	if (t1 && t2) {
+		bool conflict = ov_types_conflict(o, t1, t2);
+		if (ov_stop(o))
+			return;
+		if (conflict) {
+			const char *s1 = ov_type_string(o, f1), *s2 = ov_type_string(o, f2);
+			struct ov_buf b = {0};
+			if (!s1 || !s2 || !ov_buf_str(o, &b, "they return conflicting types \"") ||
+			    !ov_buf_str(o, &b, s1) || !ov_buf_str(o, &b, "\" and \"") ||
+			    !ov_buf_str(o, &b, s2) || !ov_buf_str(o, &b, "\""))
+				return;
+			ov_push_pair(o, out, rn, b.p, n1, n2);
+			return;
+		}
+	}
+	if (n1->has_selections && n2->has_selections) {
+		ov_field_info(o, f1);
+		ov_field_info(o, f2);
+		if (ov_stop(o))
+			return;
+		if (++o->nesting > OV_MAX_NESTING) {
+			o->aborted = true;
+			return;
+		}
+		struct ov_clist sub = {0};
+		ov_between_sub_sets(o, &sub, excl, f1->named, n1->selections, f2->named,
+				    n2->selections);
+		o->nesting--;
+		if (!ov_stop(o) && sub.total)
+			ov_subfield_conflict(o, out, rn, &sub, n1, n2);
+	}
+}
+
+/* graphql-js getOverlappingFields. */
+static const struct ov_overlap *ov_overlapping(struct ov *o, struct ov_collect *c1,
+					       struct ov_collect *c2)
+{
+	struct ov_overlap *r = ov_get(o, c1, c2, OV_OVERLAP);
+	if (r)
+		return r;
+	size_t n = 0;
+	for (struct ov_group *g = c1->groups; g; g = g->next) {
+		if (!ov_spend(o, 1))
+			return NULL;
+		if (ov_get(o, c2, g->name, OV_GROUP))
+			n++;
+	}
+	r = ov_alloc(o, sizeof(*r));
+	if (!r)
+		return NULL;
+	if (n) {
+		r->g1 = ov_alloc(o, n * sizeof(*r->g1));
+		r->g2 = ov_alloc(o, n * sizeof(*r->g2));
+		if (!r->g1 || !r->g2)
+			return NULL;
+	}
+	for (struct ov_group *g = c1->groups; g; g = g->next) {
+		struct ov_group *g2 = ov_get(o, c2, g->name, OV_GROUP);
+		if (g2) {
+			r->g1[r->n] = g;
+			r->g2[r->n++] = g2;
+		}
+	}
+	if (!ov_set(o, c1, c2, OV_OVERLAP, r))
+		return NULL;
+	return r;
+}
+
+/* graphql-js collectConflictsBetween. */
+static void ov_between(struct ov *o, struct ov_clist *out, bool excl, struct ov_collect *c1,
+		       struct ov_collect *c2)
+{
+	if (c1->ngroups == 0 || c2->ngroups == 0)
+		return;
+	const struct ov_overlap *ovl = ov_overlapping(o, c1, c2);
+	if (!ovl)
+		return;
+	for (size_t i = 0; i < ovl->n; i++)
+		for (size_t a = 0; a < ovl->g1[i]->n; a++)
+			for (size_t b = 0; b < ovl->g2[i]->n; b++) {
+				ov_find_conflict(o, out, excl, ovl->g1[i]->name, ovl->g1[i]->f[a],
+						 ovl->g2[i]->f[b]);
+				if (ov_stop(o))
+					return;
+			}
+}
+
+/* Memo values: absent, or compared non-exclusively / exclusively. */
+#define OV_FALSE ((void *)1)
+#define OV_TRUE ((void *)2)
+
+/* graphql-js collectConflictsBetweenFieldsAndFragment (steps D, E). */
+static void ov_fields_and_fragment(struct ov *o, struct ov_clist *out, bool excl,
+				   struct ov_collect *c, const char *name)
+{
+	if (!ov_spend(o, 1))
+		return;
+	if (c->ngroups == 0)
+		return;
+	void *compared = ov_get(o, c, name, OV_CMPFRAG);
+	if (compared == OV_FALSE || (excl && compared == OV_TRUE))
+		return;
+	if (!ov_set(o, c, name, OV_CMPFRAG, excl ? OV_TRUE : OV_FALSE))
+		return;
+	const struct gql_definition *f = ov_fragment(o, name);
+	if (!f)
+		return;
+	struct ov_collect *c2 = ov_collect_fragment(o, f);
+	if (!c2 || c == c2)
+		return;
+	if (++o->nesting > OV_MAX_NESTING) {
+		o->aborted = true;
+		return;
+	}
+	ov_between(o, out, excl, c, c2);
+	for (size_t i = 0; i < c2->nfrags && !ov_stop(o); i++)
+		ov_fields_and_fragment(o, out, excl, c, c2->frags[i]);
+	o->nesting--;
+}
+
+/* graphql-js PairSet.has */
+static bool ov_pair_has(struct ov *o, const char *a, const char *b, bool weak)
+{
+	for (int k = 0; k < 2; k++) {
+		void *r = k ? ov_get(o, b, a, OV_PAIR) : ov_get(o, a, b, OV_PAIR);
+		if (r && (weak || r == OV_FALSE))
+			return true;
+	}
+	return false;
+}
+
+/* graphql-js collectConflictsBetweenFragments (steps F, G). */
+static void ov_fragments(struct ov *o, struct ov_clist *out, bool excl, const char *n1,
+			 const char *n2)
+{
+	if (!ov_spend(o, 2))
+		return;
+	if (n1 == n2 || ov_pair_has(o, n1, n2, excl))
+		return;
+	if (!ov_set(o, n1, n2, OV_PAIR, excl ? OV_TRUE : OV_FALSE))
+		return;
+	const struct gql_definition *f1 = ov_fragment(o, n1), *f2 = ov_fragment(o, n2);
+	if (!f1 || !f2)
+		return;
+	struct ov_collect *c1 = ov_collect_fragment(o, f1);
+	struct ov_collect *c2 = c1 ? ov_collect_fragment(o, f2) : NULL;
+	if (!c2)
+		return;
+	if (++o->nesting > OV_MAX_NESTING) {
+		o->aborted = true;
+		return;
+	}
+	ov_between(o, out, excl, c1, c2);
+	for (size_t i = 0; i < c2->nfrags && !ov_stop(o); i++)
+		ov_fragments(o, out, excl, n1, c2->frags[i]);
+	for (size_t i = 0; i < c1->nfrags && !ov_stop(o); i++)
+		ov_fragments(o, out, excl, c1->frags[i], n2);
+	o->nesting--;
+}
+
+/* graphql-js findConflictsWithinSelectionSet (steps A, B, C) and the
+ * report of what it finds. */
+static void ov_check_set(struct ov *o, const struct gql_named_type *parent,
+			 const struct gql_selection *sels)
+{
+	struct ov_clist out = {0};
+	struct ov_collect *c = ov_collect(o, parent, sels);
+	if (!c)
+		return;
+	for (struct ov_group *g = c->groups; g && !ov_stop(o); g = g->next)
+		for (size_t i = 0; i < g->n && !ov_stop(o); i++)
+			for (size_t j = i + 1; j < g->n && !ov_stop(o); j++)
+				ov_find_conflict(o, &out, false, g->name, g->f[i], g->f[j]);
+	if (c->nfrags && (c->ngroups || c->nfrags > 1))
+		for (size_t i = 0; i < c->nfrags && !ov_stop(o); i++) {
+			ov_fields_and_fragment(o, &out, false, c, c->frags[i]);
+			for (size_t j = i + 1; j < c->nfrags && !ov_stop(o); j++)
+				ov_fragments(o, &out, false, c->frags[i], c->frags[j]);
+		}
+	if (ov_stop(o))
+		return;
+	for (size_t i = 0; i < out.n; i++) {
+		const struct ov_conflict *k = &out.v[i];
+		struct ov_buf m = {0};
+		struct gql_loc locs[2 * OV_MAX_NODES];
+		size_t nl = 0;
+		if (!ov_buf_str(o, &m, "Fields \"") || !ov_buf_abbrev(o, &m, k->rn) ||
+		    !ov_buf_str(o, &m, "\" conflict because ") || !ov_buf_str(o, &m, k->reason) ||
+		    !ov_buf_str(o, &m,
+				". Use different aliases on the fields to fetch both if this was intentional."))
+			return;
+		for (size_t j = 0; j < k->n1; j++)
+			locs[nl++] = k->f1[j]->loc;
+		for (size_t j = 0; j < k->n2; j++)
+			locs[nl++] = k->f2[j]->loc;
+		report(o->c, locs, (unsigned)nl, "%s", m.p);
+	}
+}
+
+/* The selection sets in the order graphql-js's visitor enters them, with
+ * TypeInfo's parent type; the rule skips the set of an inline fragment
+ * and a set of one selection that is not an inline fragment. */
+static void ov_visit(struct ov *o, const struct gql_named_type *parent,
+		     const struct gql_selection *sels, bool inline_set)
+{
+	if (!inline_set && sels && (sels->next || sels->kind == GQL_SEL_INLINE))
+		ov_check_set(o, parent, sels);
+	for (const struct gql_selection *s = sels; s && !ov_stop(o); s = s->next) {
 		if (s->kind == GQL_SEL_FIELD && s->has_selections) {
-			const struct gql_field *fd = parent ? gql_type_field(c->s, parent, s->name) : NULL;
+			const struct gql_field *fd = gql_type_field(o->c->s, parent, s->name);
 			const struct gql_named_type *t = fd ? gql_named(fd->type) : NULL;
-			check_overlaps(c, gql_is_composite(t) ? t : NULL, s->selections);
+			ov_visit(o, gql_is_composite(t) ? t : NULL, s->selections, false);
 		} else if (s->kind == GQL_SEL_INLINE) {
-			/* its fields were collected with the parent's; check deeper sets */
 			const struct gql_named_type *t =
-				s->type_condition ? gql_schema_type(c->s, s->type_condition) : parent;
-			for (const struct gql_selection *x = s->selections; x; x = x->next)
-				if (x->kind == GQL_SEL_FIELD && x->has_selections) {
-					const struct gql_field *fd = t ? gql_type_field(c->s, t, x->name) : NULL;
-					const struct gql_named_type *xt = fd ? gql_named(fd->type) : NULL;
-					check_overlaps(c, gql_is_composite(xt) ? xt : NULL, x->selections);
-				}
+				s->type_condition ? gql_schema_type(o->c->s, s->type_condition) : parent;
+			ov_visit(o, gql_is_composite(t) ? t : NULL, s->selections, true);
 		}
 	}
+}
+
+static bool ov_init(struct ov *o, struct vctx *c)
+{
+	memset(o, 0, sizeof(*o));
+	o->c = c;
+	o->a = &c->scratch;
+	o->budget = OV_BUDGET;
+	for (const struct gql_definition *d = c->doc->definitions; d; d = d->next) {
+		if (d->kind != GQL_DEF_FRAGMENT)
+			continue;
+		const char *n = ov_intern(o, d->name);
+		if (!n || !ov_set(o, n, NULL, OV_FRAGDEF, (void *)d))
+			return false;
+	}
+	return true;
 }
 
 /* ---- fragments reached from a definition ---- */
@@ -1007,6 +1862,12 @@ size_t gql_validate(const struct gql_schema *s, struct gql_document *doc,
 		di->spreads_tail = &di->spreads;
 	}
 
+	struct ov ov;
+	if (!ov_init(&ov, &c)) {
+		c.oom = true;
+		goto done;
+	}
+
 	/* definition-level rules, then the walk */
 	for (size_t i = 0; i < c.ndefs; i++) {
 		struct gql_definition *d = c.defs[i].def;
@@ -1036,7 +1897,9 @@ size_t gql_validate(const struct gql_schema *s, struct gql_document *doc,
 					t->name);
 			check_directives(&c, di, d->directives, GQL_LOC_FRAGMENT_DEFINITION);
 			walk_selections(&c, di, gql_is_composite(t) ? t : NULL, d->selections);
-			check_overlaps(&c, gql_is_composite(t) ? t : NULL, d->selections);
+			ov_visit(&ov, gql_is_composite(t) ? t : NULL, d->selections, false);
+			if (ov.aborted)
+				break;
 			continue;
 		}
 		/* operation */
@@ -1098,12 +1961,22 @@ size_t gql_validate(const struct gql_schema *s, struct gql_document *doc,
 										: GQL_LOC_SUBSCRIPTION;
 		check_directives(&c, di, d->directives, where);
 		walk_selections(&c, di, root, d->selections);
-		check_overlaps(&c, root, d->selections);
+		ov_visit(&ov, root, d->selections, false);
+		if (ov.aborted)
+			break;
 		if (d->operation == GQL_OP_SUBSCRIPTION)
 			check_subscription(&c, d);
 	}
 	if (c.oom)
 		goto done;
+	if (ov.aborted) {
+		/* graphql-js: the errors so far, then this one; no more rules */
+		struct gql_verror *e = out->n <= GQL_MAX_ERRORS ? append_error(out) : NULL;
+		static const char m[] = "Validation aborted.";
+		if (e)
+			set_message(out, e, m, sizeof(m) - 1);
+		goto done;
+	}
 
 	/* fragments: reachability, unused, cycles */
 	bool *used = gql_arena_alloc(&c.scratch, c.ndefs * sizeof(bool) + 1);
@@ -1213,8 +2086,9 @@ size_t gql_validate(const struct gql_schema *s, struct gql_document *doc,
 done:
 	if (c.oom) {
 		struct gql_verror *e = add_error(&c);
+		static const char m[] = "Document too large to validate: out of memory.";
 		if (e)
-			snprintf(e->message, sizeof(e->message), "Document too large to validate: out of memory.");
+			set_message(out, e, m, sizeof(m) - 1);
 	}
 	gql_arena_free(&c.scratch);
 	return out->n;

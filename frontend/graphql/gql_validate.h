@@ -31,17 +31,21 @@
 #include "frontend/graphql/gql_schema.h"
 
 #define GQL_MAX_ERRORS 100
+/* The most locations the rules other than OverlappingFieldsCanBeMerged
+ * give one error (that rule gives up to 40, as graphql-js does). */
 #define GQL_MAX_LOCS 4
 
 struct gql_verror {
-	char message[600];
-	struct gql_loc locs[GQL_MAX_LOCS];
+	const char *message;        /* in the errors' arena */
+	const struct gql_loc *locs; /* nlocs of them, in the errors' arena */
 	unsigned nlocs;
 };
 
+/* Zero-initialise ({0}); gql_verrors_clear frees. */
 struct gql_verrors {
 	struct gql_verror *v; /* malloc'd */
 	size_t n, cap;
+	struct gql_arena text; /* the messages and locations */
 };
 
 struct gql_exec_limits {

@@ -729,7 +729,7 @@ static void walk_selections(struct vctx *c, struct definfo *di, struct gql_named
 #define OV_KEEP (GQL_MAX_ERRORS + 2) /* conflicts kept per list (see ov_push) */
 
 enum ov_tag { OV_COLLECT = 1, OV_GROUP, OV_FRAGSET, OV_CMPFRAG, OV_OVERLAP, OV_PAIR, OV_REASON,
-	      OV_ARG, OV_VALUE, OV_FRAGDEF };
+	      OV_ARG, OV_VALUE, OV_FRAGDEF, OV_EXCEEDED, OV_CHECKED, OV_VISITED };
 
 struct ov_slot {
 	const void *a, *b;
@@ -1644,6 +1644,94 @@ static bool ov_init(struct ov *o, struct vctx *c)
 	return true;
 }
 
+/* ---- introspection depth: graphql-js's MaxIntrospectionDepthRule ----
+ *
+ * Under each __schema or __type field (anywhere, in document order), a
+ * third nesting of the introspection lists fields, interfaces,
+ * possibleTypes or inputFields, fragments followed, is an error on that
+ * field, whose selections the rule then skips. Fragments: the smallest
+ * entry depths that reached the limit or were checked hold for the whole
+ * document, the ones visited for one check only (values: depth + 1). */
+
+#define INTRO_MAX_LISTS 3
+#define INTRO_MAX_NESTING 10000 /* recursion guard (graphql-js: the JS stack) */
+
+struct intro {
+	struct ov *o;
+	uintptr_t check; /* which check the visited entries belong to */
+	unsigned nesting;
+};
+
+static bool intro_depth(struct intro *st, const struct gql_selection *sels, unsigned depth);
+
+static bool intro_spread(struct intro *st, const char *fname, unsigned depth)
+{
+	struct ov *o = st->o;
+	const char *name = ov_intern(o, fname);
+	if (!name)
+		return false;
+	uintptr_t ex = (uintptr_t)ov_get(o, name, NULL, OV_EXCEEDED);
+	if (ex && ex - 1 <= depth)
+		return true;
+	uintptr_t vis = (uintptr_t)ov_get(o, name, (void *)st->check, OV_VISITED);
+	uintptr_t chk = (uintptr_t)ov_get(o, name, NULL, OV_CHECKED);
+	if ((vis && vis - 1 >= depth) || (chk && chk - 1 >= depth))
+		return false;
+	const struct gql_definition *f = ov_fragment(o, name);
+	if (!f || !ov_set(o, name, (void *)st->check, OV_VISITED, (void *)(uintptr_t)(depth + 1)))
+		return false;
+	if (intro_depth(st, f->selections, depth)) {
+		(void)ov_set(o, name, NULL, OV_EXCEEDED, (void *)(uintptr_t)(depth + 1));
+		return true;
+	}
+	(void)ov_set(o, name, NULL, OV_CHECKED, (void *)(uintptr_t)(depth + 1));
+	return false;
+}
+
+static bool intro_is_list(const char *n)
+{
+	return strcmp(n, "fields") == 0 || strcmp(n, "interfaces") == 0 ||
+	       strcmp(n, "possibleTypes") == 0 || strcmp(n, "inputFields") == 0;
+}
+
+/* graphql-js checkDepth over the selections of a node at depth. */
+static bool intro_depth(struct intro *st, const struct gql_selection *sels, unsigned depth)
+{
+	if (++st->nesting > INTRO_MAX_NESTING || st->o->c->oom) {
+		st->nesting--;
+		return false;
+	}
+	bool hit = false;
+	for (const struct gql_selection *s = sels; s && !hit; s = s->next) {
+		if (s->kind == GQL_SEL_SPREAD) {
+			hit = intro_spread(st, s->name, depth);
+		} else if (s->kind == GQL_SEL_FIELD && intro_is_list(s->name)) {
+			hit = depth + 1 >= INTRO_MAX_LISTS ||
+			      (s->has_selections && intro_depth(st, s->selections, depth + 1));
+		} else if (s->selections) {
+			hit = intro_depth(st, s->selections, depth);
+		}
+	}
+	st->nesting--;
+	return hit;
+}
+
+static void intro_walk(struct intro *st, const struct gql_selection *sels)
+{
+	for (const struct gql_selection *s = sels; s; s = s->next) {
+		if (s->kind == GQL_SEL_FIELD &&
+		    (strcmp(s->name, "__schema") == 0 || strcmp(s->name, "__type") == 0)) {
+			st->check++;
+			if (s->has_selections && intro_depth(st, s->selections, 0)) {
+				REPORT1(st->o->c, s->loc, "Maximum introspection depth exceeded");
+				continue;
+			}
+		}
+		if (s->kind != GQL_SEL_SPREAD && s->selections)
+			intro_walk(st, s->selections);
+	}
+}
+
 /* ---- fragments reached from a definition ---- */
 
 static void reach(struct vctx *c, const struct definfo *di, bool *reached)
@@ -1867,6 +1955,7 @@ size_t gql_validate(const struct gql_schema *s, struct gql_document *doc,
 		c.oom = true;
 		goto done;
 	}
+	struct intro intro = {.o = &ov};
 
 	/* definition-level rules, then the walk */
 	for (size_t i = 0; i < c.ndefs; i++) {
@@ -1898,6 +1987,7 @@ size_t gql_validate(const struct gql_schema *s, struct gql_document *doc,
 			check_directives(&c, di, d->directives, GQL_LOC_FRAGMENT_DEFINITION);
 			walk_selections(&c, di, gql_is_composite(t) ? t : NULL, d->selections);
 			ov_visit(&ov, gql_is_composite(t) ? t : NULL, d->selections, false);
+			intro_walk(&intro, d->selections);
 			if (ov.aborted)
 				break;
 			continue;
@@ -1962,6 +2052,7 @@ size_t gql_validate(const struct gql_schema *s, struct gql_document *doc,
 		check_directives(&c, di, d->directives, where);
 		walk_selections(&c, di, root, d->selections);
 		ov_visit(&ov, root, d->selections, false);
+		intro_walk(&intro, d->selections);
 		if (ov.aborted)
 			break;
 		if (d->operation == GQL_OP_SUBSCRIPTION)

@@ -10,6 +10,7 @@ import {
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
 import { areaSteps } from './areas.mjs';
+import { overlapSteps } from './overlap.mjs';
 
 const base = process.env.STRATA_GQL_URL;
 if (!base) throw new Error('STRATA_GQL_URL is not set');
@@ -122,6 +123,56 @@ const docs = [
   'mutation { partitionedCreateTable(name: "t", key: "k", strategy: "range", partitions: [{nme: "p"}]) { name } }',
   'mutation { tiersPolicy(policy: {zstdLevel: "6"}) { zstdLevel } }',
   '{ tablespace(id: 1) { id objects } tiers { tiers { name } } partitions { id definition } }',
+  // OverlappingFieldsCanBeMerged: sub-selections at depth 1-3, several reasons
+  '{ status { pid } status { pid: version } }',
+  '{ status { pid version } status { pid: version version: pid } }',
+  '{ tiers { policy { capacities { hot } } } tiers { policy { capacities { hot: warm } } } }',
+  '{ a: tiers { policy { zstdLevel } thresholds { hot } } a: tiers { policy { zstdLevel: lz4Acceleration } thresholds { hot: cold } } }',
+  '{ status { pid } status { pid } bufferPool { hits } bufferPool { hits } }',
+  '{ a: status { pid } a: bufferPool { hits } }',
+  // fragments on one side, both sides, nested, cyclic; the sides swapped in step I
+  '{ status { pid } ...F } fragment F on Query { status { pid: version } }',
+  '{ ...A ...B } fragment A on Query { x: status { pid } } fragment B on Query { x: status { pid: version } }',
+  '{ a: status { ...S pid } a: status { ...T } } fragment S on Status { version } fragment T on Status { version: pid pid: version }',
+  '{ a: status { ...S } a: status { pid: version } } fragment S on Status { ...T } fragment T on Status { pid }',
+  '{ ...A } fragment A on Query { a: status { pid } ...B } fragment B on Query { a: status { pid: version } ...A }',
+  '{ a: status { ...S } a: status { ...S } } fragment S on Status { pid }',
+  '{ ...A ...A a: bufferPool { hits } } fragment A on Query { a: status { pid } }',
+  // inline fragments: other object types are mutually exclusive, downwards too
+  '{ ... on Query { a: status { pid } } ... on Status { a: pid } }',
+  '{ ... on Query { t: tiers { thresholds { hot } } } ... on TierStats { t: thresholds { hot: cold } } }',
+  '{ tierPage(id: 1) { ... on TierPage { data } ... on TierPageData { data } } }',
+  '{ x: columnarProject(table: "t") { ... on ColumnarProjectPage { rows } ... on Partition { rows } } }',
+  '{ ... { a: status { pid } } ... { a: status { pid: version } } }',
+  '{ ... on Query { status { pid } } status { pid: startedAt } }',
+  // arguments: values, variables, absent, object field order, block strings
+  '{ lsmTree(name: "a") { name } lsmTree(name: "b") { name } }',
+  '{ lsmTree(name: "a") { name } lsmTree(name: """a""") { name } }',
+  'query Q($s: String!) { lsmTree(name: $s) { name } lsmTree(name: "a") { name } }',
+  '{ tierPage(id: 1) { tier } tierPage(id: 1, withData: false) { tier } }',
+  '{ jsonKeys(json: {a: 1, b: [2]}) jsonKeys(json: {b: [2], a: 1}) }',
+  '{ jsonKeys(json: {a: 1}) jsonKeys(json: {a: 1.0}) }',
+  '{ lsmTree(name: "a") { name } lsmTree(name: "a") { name } }',
+  // list vs non-list, nullable vs non-null, leaf vs composite
+  '{ x: disks { path } ... on Status { x: pid } }',
+  '{ a: lsmGet(tree: "t", key: "k") { key } ... on Status { a: version } }',
+  // unknown fields and types, meta fields
+  '{ nope nope: status { pid } }',
+  '{ a: nope(x: 1) a: nope(x: 2) }',
+  '{ a: nope { b } a: nope { b: c } }',
+  '{ ... on Nope { a: status { pid } } a: bufferPool { hits } }',
+  '{ __typename __typename: status { pid } }',
+  '{ a: __typename a: __typename }',
+  '{ __schema { types { name } } __schema { types { name: kind } } }',
+  // long names and reasons are abbreviated; at most 20 locations a side
+  `{ ${'x'.repeat(1100)}: status { pid } ${'x'.repeat(1100)}: bufferPool { hits } }`,
+  `{ status { ${Array.from({ length: 25 }, (_, i) => `f${i}: pid`).join(' ')} } status { ${Array.from({ length: 25 }, (_, i) => `f${i}: version`).join(' ')} } }`,
+  // the complexity budget: graphql-js aborts validation
+  `{ ${'status { pid } '.repeat(447)}}`,
+  `{ ${'status { pid } '.repeat(448)}}`,
+  // the introspection depth rule
+  '{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }',
+  '{ __type(name: "Query") { ...T } } fragment T on __Type { fields { type { ...U } } } fragment U on __Type { fields { type { fields { name } } } }',
 ];
 
 await step(`validation agrees with graphql-js on ${docs.length} documents`, async () => {
@@ -143,6 +194,8 @@ await step(`validation agrees with graphql-js on ${docs.length} documents`, asyn
   }
   assert.equal(problems.length, 0, problems.join('\n'));
 });
+
+await overlapSteps(step, post, schema);
 
 await areaSteps(step, post);
 

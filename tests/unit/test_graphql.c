@@ -292,6 +292,76 @@ Test(graphql_validate, invalid_documents_give_graphql_js_messages)
 	gql_schema_free(s);
 }
 
+/* The errors of one document: count, first message, its locations. */
+static size_t validate_one(struct gql_schema *s, const char *doc, char *msg, size_t n,
+			   struct gql_loc *locs, unsigned *nlocs)
+{
+	struct gql_arena a;
+	struct gql_document d;
+	struct gql_error e;
+	gql_arena_init(&a, 0);
+	size_t count = 0;
+	msg[0] = '\0';
+	*nlocs = 0;
+	if (gql_parse(&a, doc, strlen(doc), NULL, &d, &e) == 0) {
+		struct gql_verrors ve = {0};
+		count = gql_validate(s, &d, NULL, &ve);
+		if (count) {
+			snprintf(msg, n, "%s", ve.v[0].message);
+			for (unsigned i = 0; i < ve.v[0].nlocs && i < 64; i++)
+				locs[(*nlocs)++] = ve.v[0].locs[i];
+		}
+		gql_verrors_clear(&ve);
+	}
+	gql_arena_free(&a);
+	return count;
+}
+
+Test(graphql_validate, overlapping_fields_as_graphql_js)
+{
+	struct gql_schema *s = strata_schema();
+	char m[4096];
+	struct gql_loc l[64];
+	unsigned nl;
+	/* sub-selections: the enclosing fields' locations, then the subfields' */
+	cr_expect_eq(validate_one(s, "{ status { pid } status { pid: version } }", m, sizeof(m), l, &nl), 1);
+	cr_expect_str_eq(m, "Fields \"status\" conflict because subfields \"pid\" conflict because \"pid\" and \"version\" are different fields. Use different aliases on the fields to fetch both if this was intentional.");
+	cr_assert_eq(nl, 4);
+	cr_expect(l[0].column == 3 && l[1].column == 12 && l[2].column == 18 && l[3].column == 27);
+	/* step I compares the second set with the first's fragments: sides swapped */
+	cr_expect_eq(validate_one(s, "{ a: status { ...S } a: status { pid: version } } fragment S on Status { pid }", m, sizeof(m), l, &nl), 1);
+	cr_assert_eq(nl, 4);
+	cr_expect(l[0].column == 3 && l[1].column == 34 && l[2].column == 22 && l[3].column == 74,
+		  "%u %u %u %u", l[0].column, l[1].column, l[2].column, l[3].column);
+	cr_expect_str_eq(m, "Fields \"a\" conflict because subfields \"pid\" conflict because \"version\" and \"pid\" are different fields. Use different aliases on the fields to fetch both if this was intentional.");
+	/* different object parents are mutually exclusive, down the sub-selections */
+	cr_expect_eq(validate_one(s, "{ ... on Query { t: tiers { thresholds { hot } } } ... on TierStats { t: thresholds { hot: cold } } }", m, sizeof(m), l, &nl), 1);
+	cr_expect(strstr(m, "can never be of type") != NULL, "%s", m);
+	cr_expect_eq(validate_one(s, "{ tierPage(id: 1) { ... on TierPage { data } ... on TierPageData { data } } }", m, sizeof(m), l, &nl), 2);
+	/* arguments compared as printed values; object fields in name order */
+	cr_expect_eq(validate_one(s, "{ jsonKeys(json: {a: 1, b: [2]}) jsonKeys(json: {b: [2], a: 1}) }", m, sizeof(m), l, &nl), 0);
+	cr_expect_eq(validate_one(s, "{ lsmTree(name: \"a\") { name } lsmTree(name: \"\"\"a\"\"\") { name } }", m, sizeof(m), l, &nl), 1);
+	cr_expect_str_eq(m, "Fields \"lsmTree\" conflict because they have differing arguments. Use different aliases on the fields to fetch both if this was intentional.");
+	/* more than 256 fields of one name: none left out */
+	char doc[16384];
+	size_t o = (size_t)snprintf(doc, sizeof(doc), "{ ");
+	for (int i = 0; i < 300; i++)
+		o += (size_t)snprintf(doc + o, sizeof(doc) - o, "a: status { pid } ");
+	snprintf(doc + o, sizeof(doc) - o, "a: bufferPool { hits } }");
+	cr_expect_eq(validate_one(s, doc, m, sizeof(m), l, &nl), 101);
+	/* the complexity budget: validation aborted */
+	o = (size_t)snprintf(doc, sizeof(doc), "{ ");
+	for (int i = 0; i < 448; i++)
+		o += (size_t)snprintf(doc + o, sizeof(doc) - o, "status { pid } ");
+	snprintf(doc + o, sizeof(doc) - o, "}");
+	cr_expect_eq(validate_one(s, doc, m, sizeof(m), l, &nl), 1);
+	cr_expect_str_eq(m, "Validation aborted.");
+	doc[o - 15] = '}';
+	doc[o - 14] = '\0';
+	cr_expect_eq(validate_one(s, doc, m, sizeof(m), l, &nl), 0);
+	gql_schema_free(s);
+}
+
 Test(graphql_validate, depth_and_field_limits)
 {
 	struct gql_schema *s = strata_schema();

@@ -6,6 +6,8 @@
  * inserts are checked against the tablespace's quota and accounted.
  */
 #include <inttypes.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +254,39 @@ static int op_drop(struct stratad *d, const json_t *args, json_t **result, char 
 	return rv;
 }
 
+/* debug.partitions_crash_after: the process dies (SIGKILL, as kill -9)
+ * inside the next insert, after its intent is logged and `partitions`
+ * partitions are written. */
+static int crash_hook(void *arg, const char *table, size_t written)
+{
+	if (written != (size_t)(uintptr_t)arg)
+		return 0;
+	fprintf(stderr, "stratad: debug: killed inside an insert into '%s' after %zu partition%s\n",
+		table, written, written == 1 ? "" : "s");
+	(void)fflush(stderr);
+	(void)raise(SIGKILL);
+	return 1; /* not reached */
+}
+
+static int op_crash_after(struct stratad *d, const json_t *args, json_t **result, char *msg,
+			  size_t msglen)
+{
+	struct ptable *t;
+	const char *name;
+	uint64_t n;
+	int rv = table_of(d, args, "name", &t, &name, msg, msglen);
+	if (rv)
+		return rv;
+	if ((rv = arg_u64(args, "partitions", true, 0, 0, PART_MAX, &n, msg, msglen)) == 0) {
+		ptable_set_write_hook(t, crash_hook, (void *)(uintptr_t)n);
+		*result = json_pack("{s:s, s:I}", "armed", name, "partitions", (json_int_t)n);
+		if (!*result)
+			rv = STRATA_ENOMEM;
+	}
+	partitions_release(d->partitions);
+	return rv;
+}
+
 const struct op_def ops_partitions[] = {
 	{"partitions.create_table", op_create_table, true, false},
 	{"partitions.list_tables", op_list_tables, false, false},
@@ -263,5 +298,6 @@ const struct op_def ops_partitions[] = {
 	{"partitions.list", op_list, false, false},
 	{"partitions.add", op_add, true, false},
 	{"partitions.drop", op_drop, true, false},
+	{"debug.partitions_crash_after", op_crash_after, false, true},
 	{0},
 };

@@ -10,9 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/types.h>
 
 #include "core/clock.h"
 #include "core/lsm.h"
+#include "core/partition/intent.h"
 #include "core/tablespace/objdir.h"
 #include "strata/error.h"
 
@@ -31,6 +33,9 @@ struct ptable {
 	struct part_scheme s;        /* s.v[i] <-> trees[i], rows[i] */
 	struct lsm **trees;
 	uint64_t *rows;
+	struct intent_log *ilog;     /* under the write lock */
+	ptable_write_hook hook;      /* tests: see ptable_set_write_hook */
+	void *hook_arg;
 };
 
 /* ---- metadata ------------------------------------------------------------ */
@@ -224,6 +229,134 @@ static int count_rows(struct lsm *l, uint64_t *n)
 	return lsm_scan(l, NULL, 0, NULL, 0, 0, count_cb, n, NULL);
 }
 
+/* ---- the intent log ------------------------------------------------------
+ *
+ * An insert: route every row (nothing written on a bad one), log the whole
+ * routed insert as one INTENT (fdatasynced: the trees are sync "commit",
+ * and the intent must be at least as durable as the writes it covers),
+ * write one batch per partition in table order (each fdatasynced by its
+ * tree's WAL), then mark the intent DONE. A crash or failure between the
+ * first and last partition write leaves the intent pending; it is rolled
+ * forward (the same keys and values put again) before the table's next
+ * insert, query or partition change, or at the next open. So all rows of
+ * an insert are in the trees, or (its intent never durable) none are.
+ * Queries hold the read lock and inserts the write lock, so a query never
+ * sees part of an insert either.
+ */
+
+static ssize_t tree_index(const struct ptable *t, uint64_t id)
+{
+	for (size_t i = 0; i < t->s.n; i++)
+		if (t->s.v[i].id == id)
+			return (ssize_t)i;
+	return -1;
+}
+
+/*
+ * Writes ops (grouped by partition: each run of one partition id is one
+ * atomic batch) to the trees; ops of partitions the table no longer has are
+ * skipped (dropped with their rows). hook (first apply only) runs after the
+ * intent is logged (0) and after each partition written (1, 2, ...).
+ * *written: ops written.
+ */
+static int apply_ops(struct ptable *t, const struct intent_op *ops, size_t n, bool hook,
+		     size_t *written, char *msg, size_t msglen)
+{
+	struct lsm_batch_op *bops = calloc(n ? n : 1, sizeof(*bops));
+	if (!bops) {
+		snprintf(msg, msglen, "%s", strata_strerror(STRATA_ENOMEM));
+		return STRATA_ENOMEM;
+	}
+	int rv = 0;
+	size_t parts = 0;
+	*written = 0;
+	if (hook && t->hook && t->hook(t->hook_arg, t->name, parts) != 0) {
+		snprintf(msg, msglen, "stopped by the test hook after the intent was logged");
+		rv = STRATA_EIO;
+		goto out;
+	}
+	for (size_t i = 0; i < n;) {
+		size_t j = i;
+		while (j < n && ops[j].part_id == ops[i].part_id)
+			j++;
+		ssize_t p = tree_index(t, ops[i].part_id);
+		if (p >= 0) {
+			for (size_t k = i; k < j; k++)
+				bops[k - i] = (struct lsm_batch_op){LSM_OP_PUT, ops[k].key, ops[k].klen,
+								    ops[k].val, ops[k].vlen};
+			struct lsm_batch b = {bops, j - i};
+			if ((rv = lsm_write_batch(t->trees[p], &b, NULL)) != 0) {
+				snprintf(msg, msglen, "partition '%s': %s", t->s.v[p].name, strata_strerror(rv));
+				goto out;
+			}
+			*written += j - i;
+			parts++;
+			if (hook && t->hook && t->hook(t->hook_arg, t->name, parts) != 0) {
+				snprintf(msg, msglen, "stopped by the test hook after %zu partition%s", parts,
+					 parts == 1 ? "" : "s");
+				rv = STRATA_EIO;
+				goto out;
+			}
+		}
+		i = j;
+	}
+out:
+	free(bops);
+	return rv;
+}
+
+/* Completes the pending intent (if any): puts its rows again, marks it
+ * done, recounts the rows. Caller holds the write lock (or owns t). */
+static int roll_forward(struct ptable *t, char *msg, size_t msglen)
+{
+	if (!intent_log_is_pending(t->ilog))
+		return 0;
+	struct intent_rec rec;
+	int rv = intent_log_pending(t->ilog, &rec);
+	if (rv) {
+		snprintf(msg, msglen, "cannot read the pending intent: %s", strata_strerror(rv));
+		return rv;
+	}
+	size_t written;
+	if ((rv = apply_ops(t, rec.ops, rec.n, false, &written, msg, msglen)) != 0)
+		goto out;
+	int r = intent_log_done(t->ilog, rec.seq);
+	if (r)
+		fprintf(stderr, "stratad: table '%s': cannot mark intent %" PRIu64 " done: %s (it is "
+			"replayed, harmlessly, at the next open)\n", t->name, rec.seq, strata_strerror(r));
+	for (size_t i = 0; i < t->s.n; i++) {
+		if ((rv = count_rows(t->trees[i], &t->rows[i])) != 0) {
+			snprintf(msg, msglen, "partition '%s': cannot count rows: %s", t->s.v[i].name,
+				 strata_strerror(rv));
+			goto out;
+		}
+	}
+out:
+	intent_rec_clear(&rec);
+	return rv;
+}
+
+/* Before a change or a read: completes an insert that failed half-way.
+ * Write lock held. */
+static int settle(struct ptable *t, char *msg, size_t msglen)
+{
+	char inner[256];
+	int rv = roll_forward(t, inner, sizeof(inner));
+	if (rv)
+		snprintf(msg, msglen, "table '%s' has an insert that could not be completed on every "
+			 "partition (%s); it is completed before the next operation on the table, or at "
+			 "the next start", t->name, inner);
+	return rv;
+}
+
+void ptable_set_write_hook(struct ptable *t, ptable_write_hook fn, void *arg)
+{
+	pthread_rwlock_wrlock(&t->lock);
+	t->hook = fn;
+	t->hook_arg = arg;
+	pthread_rwlock_unlock(&t->lock);
+}
+
 static bool all_digits(const char *s)
 {
 	if (!*s)
@@ -309,8 +442,29 @@ int ptable_open(struct ptable **out, const char *dir, const char *name, char *ms
 		}
 	}
 	for (size_t i = 0; i < t->s.n; i++) {
-		if ((rv = open_tree(t, &t->s.v[i], &t->trees[i])) != 0 ||
-		    (rv = count_rows(t->trees[i], &t->rows[i])) != 0) {
+		if ((rv = open_tree(t, &t->s.v[i], &t->trees[i])) != 0) {
+			snprintf(msg, msglen, "table '%s': partition '%s': %s", name, t->s.v[i].name,
+				 strata_strerror(rv));
+			goto fail;
+		}
+	}
+	struct intent_recovery rec;
+	if ((rv = intent_log_open(&t->ilog, dir, &rec)) != 0) {
+		snprintf(msg, msglen, "table '%s': cannot open its intent log: %s", name, strata_strerror(rv));
+		goto fail;
+	}
+	if (rec.pending) {
+		char inner[256];
+		if ((rv = roll_forward(t, inner, sizeof(inner))) != 0) {
+			snprintf(msg, msglen, "table '%s': cannot complete the insert of its intent log: %s",
+				 name, inner);
+			goto fail;
+		}
+		fprintf(stderr, "stratad: table '%s': completed an interrupted insert (intent %" PRIu64
+			") from its intent log\n", name, rec.seq);
+	}
+	for (size_t i = 0; i < t->s.n; i++) {
+		if ((rv = count_rows(t->trees[i], &t->rows[i])) != 0) {
 			snprintf(msg, msglen, "table '%s': partition '%s': %s", name, t->s.v[i].name,
 				 strata_strerror(rv));
 			goto fail;
@@ -331,6 +485,16 @@ int ptable_close(struct ptable *t)
 	if (!t)
 		return 0;
 	int rv = 0;
+	if (t->ilog && intent_log_is_pending(t->ilog)) {
+		char inner[256];
+		/* Best effort: what is not completed here is at the next open. */
+		if (roll_forward(t, inner, sizeof(inner)) != 0)
+			fprintf(stderr, "stratad: table '%s': an insert stays in the intent log until the "
+				"next start: %s\n", t->name, inner);
+	}
+	int r0 = intent_log_close(t->ilog);
+	if (r0)
+		rv = r0;
 	for (size_t i = 0; t->trees && i < t->s.n; i++) {
 		int r = lsm_close(t->trees[i]);
 		if (r && !rv)
@@ -508,8 +672,10 @@ int ptable_insert(struct ptable *t, const json_t *rows, json_t **result, uint64_
 	*bytes = 0;
 	int rv = 0;
 	size_t *per = NULL, *added = NULL;
-	struct lsm_batch_op *ops = NULL;
+	struct intent_op *iops = NULL;
 	pthread_rwlock_wrlock(&t->lock);
+	if ((rv = settle(t, msg, msglen)) != 0)
+		goto out;
 	for (size_t i = 0; i < n && !rv; i++) {
 		const json_t *row = json_array_get(rows, i);
 		char inner[300];
@@ -561,14 +727,15 @@ int ptable_insert(struct ptable *t, const json_t *rows, json_t **result, uint64_
 	}
 	per = calloc(t->s.n, sizeof(*per));
 	added = calloc(t->s.n, sizeof(*added));
-	ops = calloc(n, sizeof(*ops));
-	if (!per || !added || !ops) {
+	iops = calloc(n, sizeof(*iops));
+	if (!per || !added || !iops) {
 		rv = STRATA_ENOMEM;
 		goto out;
 	}
-	size_t done_rows = 0;
+	/* The routed insert, grouped by partition in table order. */
+	size_t k = 0;
 	for (size_t p = 0; p < t->s.n; p++) {
-		size_t k = 0;
+		size_t first = k;
 		for (size_t i = 0; i < n; i++) {
 			if (st[i].part != p)
 				continue;
@@ -580,26 +747,44 @@ int ptable_insert(struct ptable *t, const json_t *rows, json_t **result, uint64_
 				size_t ol;
 				is_new = lsm_get(t->trees[p], st[i].key.p, st[i].key.n, &old, &ol) == STRATA_ENOT_FOUND;
 				free(old);
-				for (size_t j = 0; is_new && j < k; j++)
-					is_new = !(ops[j].klen == st[i].key.n && memcmp(ops[j].key, st[i].key.p, ops[j].klen) == 0);
+				for (size_t j = first; is_new && j < k; j++)
+					is_new = !(iops[j].klen == st[i].key.n &&
+						   memcmp(iops[j].key, st[i].key.p, iops[j].klen) == 0);
 			}
 			added[p] += is_new;
-			ops[k++] = (struct lsm_batch_op){LSM_OP_PUT, st[i].key.p, st[i].key.n, st[i].val,
-							 strlen(st[i].val)};
-			*bytes += st[i].key.n + strlen(st[i].val);
+			size_t vl = strlen(st[i].val);
+			if (st[i].key.n > LSM_KEY_MAX || vl > LSM_VALUE_MAX) {
+				snprintf(msg, msglen, "rows[%zu]: the row or its key is too large", i);
+				rv = STRATA_ETOO_LARGE;
+				goto out;
+			}
+			iops[k++] = (struct intent_op){t->s.v[p].id, st[i].key.p, (uint32_t)st[i].key.n,
+						       st[i].val, (uint32_t)vl};
+			*bytes += st[i].key.n + vl;
+			per[p]++;
 		}
-		if (k == 0)
-			continue;
-		struct lsm_batch b = {ops, k};
-		if ((rv = lsm_write_batch(t->trees[p], &b, NULL)) != 0) {
-			snprintf(msg, msglen, "partition '%s': %s (%zu rows of earlier partitions were written)",
-				 t->s.v[p].name, strata_strerror(rv), done_rows);
-			goto out;
-		}
-		t->rows[p] += added[p];
-		per[p] = k;
-		done_rows += k;
 	}
+	/* Durable before any partition is written. */
+	uint64_t seq;
+	if ((rv = intent_log_begin(t->ilog, iops, n, true, &seq)) != 0) {
+		snprintf(msg, msglen, "cannot log the insert's intent: %s (nothing was written)",
+			 strata_strerror(rv));
+		goto out;
+	}
+	size_t written;
+	char inner[300];
+	if ((rv = apply_ops(t, iops, n, true, &written, inner, sizeof(inner))) != 0) {
+		/* The intent stays pending: settle() completes it. */
+		snprintf(msg, msglen, "%s; the insert is logged and is completed before the next "
+			 "operation on the table, or at the next start", inner);
+		goto out;
+	}
+	int r = intent_log_done(t->ilog, seq);
+	if (r)
+		fprintf(stderr, "stratad: table '%s': cannot mark intent %" PRIu64 " done: %s (it is "
+			"replayed, harmlessly, at the next open)\n", t->name, seq, strata_strerror(r));
+	for (size_t p = 0; p < t->s.n; p++)
+		t->rows[p] += added[p];
 	json_t *by = json_object();
 	for (size_t p = 0; by && p < t->s.n; p++)
 		if (per[p])
@@ -616,7 +801,7 @@ out:
 	free(st);
 	free(per);
 	free(added);
-	free(ops);
+	free(iops);
 	return rv;
 }
 
@@ -704,7 +889,24 @@ int ptable_query(struct ptable *t, const json_t *where, size_t limit, const char
 	struct qstate q = {.w = w, .rows = json_array(), .limit = limit};
 	json_t *scanned = json_array(), *pruned = json_array();
 	pthread_rwlock_rdlock(&t->lock);
-	bool *keep = calloc(t->s.n ? t->s.n : 1, sizeof(*keep));
+	bool *keep = NULL;
+	for (int tries = 0; intent_log_is_pending(t->ilog); tries++) {
+		/* An insert failed half-way: complete it first (never show part
+		 * of it). */
+		pthread_rwlock_unlock(&t->lock);
+		pthread_rwlock_wrlock(&t->lock);
+		rv = settle(t, msg, msglen);
+		pthread_rwlock_unlock(&t->lock);
+		pthread_rwlock_rdlock(&t->lock);
+		if (rv)
+			goto out;
+		if (tries == 3) {
+			snprintf(msg, msglen, "table '%s' has an insert that could not be completed", t->name);
+			rv = STRATA_EBUSY;
+			goto out;
+		}
+	}
+	keep = calloc(t->s.n ? t->s.n : 1, sizeof(*keep));
 	if (!keep || !q.rows || !scanned || !pruned) {
 		rv = STRATA_ENOMEM;
 		goto out;
@@ -801,8 +1003,11 @@ int ptable_add_partition(struct ptable *t, uint64_t id, const char *name, const 
 {
 	struct part_def d;
 	pthread_rwlock_wrlock(&t->lock);
-	int rv = part_def_parse(&t->s, name, def, &d, msg, msglen);
+	/* The default partition's check below must see every row. */
+	int rv = settle(t, msg, msglen);
 	if (rv)
+		goto out;
+	if ((rv = part_def_parse(&t->s, name, def, &d, msg, msglen)) != 0)
 		goto out;
 	d.id = id;
 	if ((rv = part_check_add(&t->s, &d, msg, msglen)) != 0)

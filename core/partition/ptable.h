@@ -23,13 +23,19 @@
  * key, as in PostgreSQL). Row ids come from a counter reserved in blocks
  * in TABLE.json, so they are never reused after a crash.
  *
- * An insert routes every row first (one bad row: nothing is written), then
- * writes one atomic batch per partition. Partitions are independent trees:
- * a crash during a multi-partition insert may keep some partitions' batches
- * (each whole) and not others'.
+ * An insert is atomic across partitions, also across a crash: it routes
+ * every row first (one bad row: nothing is written), logs the whole routed
+ * insert in the table's intent log (INTENT.log, core/partition/intent.h;
+ * fdatasynced), writes one batch per partition, then marks the intent done.
+ * An intent left pending by a crash (or by a failed partition write) is
+ * rolled forward — its rows put again, idempotently — at the next open, or
+ * before the next insert, query or partition add. So after a crash an
+ * insert's rows are in every partition or, if it was never acknowledged
+ * and its intent never became durable, in none.
  *
  * Thread safety: any thread; a table has a rwlock (queries share it; inserts
- * and partition changes are exclusive).
+ * and partition changes are exclusive), so a query never sees part of an
+ * insert.
  */
 #ifndef STRATA_CORE_PARTITION_PTABLE_H
 #define STRATA_CORE_PARTITION_PTABLE_H
@@ -83,11 +89,28 @@ int ptable_add_partition(struct ptable *t, uint64_t id, const char *name, const 
 /* Drops partition id and its rows; *rows = how many it held. STRATA_ENOT_FOUND. */
 int ptable_drop_partition(struct ptable *t, uint64_t id, uint64_t *rows, char *msg, size_t msglen);
 
-/* Routes and stores rows (an array of objects). *result =
- * {"inserted":N,"by_partition":{name:count}}; *bytes = key+value bytes
- * written. STRATA_EBAD_REQUEST (a row with no partition: msg names it). */
+/* Routes and stores rows (an array of objects), atomically across
+ * partitions (see above). *result = {"inserted":N,"by_partition":
+ * {name:count}}; *bytes = key+value bytes written.
+ *   STRATA_EBAD_REQUEST  a row with no partition (msg names it); nothing
+ *                        written
+ *   intent log errors    nothing written
+ *   a partition's error  the insert is logged: it is completed before the
+ *                        table's next operation or at the next start
+ *   an earlier insert's error, when it still cannot be completed */
 int ptable_insert(struct ptable *t, const json_t *rows, json_t **result, uint64_t *bytes,
 		  char *msg, size_t msglen);
+/*
+ * Tests: fn runs inside every later insert after its intent is logged
+ * (partitions_written 0) and after each partition's batch is written (1,
+ * 2, ...), under the table's write lock. A non-zero return stops the insert
+ * there as a failed write would (STRATA_EIO; the intent stays pending and
+ * is completed later). stratad's debug op kills the process from it. fn
+ * NULL removes it.
+ */
+typedef int (*ptable_write_hook)(void *arg, const char *table, size_t partitions_written);
+void ptable_set_write_hook(struct ptable *t, ptable_write_hook fn, void *arg);
+
 /* Bytes rows would take (for a quota check before ptable_insert). */
 uint64_t ptable_estimate(const json_t *rows);
 

@@ -578,7 +578,10 @@ static void local_openapi(struct front *f, const struct route_req *rq, int *stat
 			  "openapi", "3.0.3",
 			  "info", "title", "Strata storage API", "version", STRATA_VERSION,
 			  "description", "REST over stratad; WebSocket streams under /api/v1/ws/storage "
-			  "carry the event schemas below. Browser requests (those with an Origin "
+			  "carry the event schemas below. With a token file, a stream needs "
+			  "'Authorization: Bearer TOKEN' or ?ticket= with a short-lived ticket from "
+			  "POST /api/v1/ws/ticket (browsers cannot set headers; ?token= still works "
+			  "but puts the token in URLs). Browser requests (those with an Origin "
 			  "header) are allowed from the frontend's own origin, from the origins given "
 			  "with strata-front --allow-origin, and, on a loopback frontend started "
 			  "without that option, from loopback origins; any other Origin gets 403 (a "

@@ -16,7 +16,7 @@ PYTHON  ?= /usr/bin/python3
 SANITIZE ?=
 OPT     ?= -O2
 
-PKGS     := liburing msgpack jansson libwebsockets libzstd liblz4 libisal
+PKGS     := liburing msgpack jansson libwebsockets libzstd liblz4 libisal libcrypto
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lnng
 TEST_LIBS  := $(shell pkg-config --libs criterion 2>/dev/null)

@@ -6,7 +6,7 @@ set -euo pipefail
 
 pkgs=(build-essential pkg-config liburing-dev libnng-dev libmsgpack-dev
       libjansson-dev libwebsockets-dev libzstd-dev liblz4-dev libcriterion-dev
-      libisal-dev python3 python3-websockets python3-pytest curl ca-certificates
+      libisal-dev libssl-dev python3 python3-websockets python3-pytest curl ca-certificates
       nginx)  # nginx: tests/integration/test_deploy_lb.py runs deploy/nginx.conf
 # The GraphQL conformance test runs graphql-js under Node (any Node >= 18).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then

@@ -20,6 +20,7 @@ struct ipc_client;
 struct ipc_sub;
 struct bridge;
 struct auth;
+struct tickets;
 struct http_session;
 struct ws_session;
 struct gql_service;
@@ -62,6 +63,7 @@ struct front {
 	struct ipc_sub *sub;      /* thread-safe */
 	struct bridge *bridge;    /* thread-safe */
 	struct auth *auth;        /* immutable after start; NULL = no auth */
+	struct tickets *tickets;  /* WebSocket tickets (frontend/ticket.h); NULL = no auth */
 	uint64_t client_id;       /* random per process: (client, id) for dedup */
 	char cluster_tok[128];    /* sent as "tok" with every request ("" = none) */
 	char frontend_id[128];    /* "HOST:PID", sent as X-Strata-Frontend on REST

@@ -153,7 +153,8 @@ static void dispatch(struct front *f, struct lws *wsi, struct http_session *s)
 {
 	char msg[256] = "";
 	const struct route *r = s->route;
-	struct route_req rq = {.params = s->params, .query = s->query, .body = NULL};
+	struct route_req rq = {.params = s->params, .query = s->query, .body = NULL,
+			       .role = s->role};
 	json_t *body = NULL;
 
 	if (s->body_len) {
@@ -172,6 +173,7 @@ static void dispatch(struct front *f, struct lws *wsi, struct http_session *s)
 		json_t *out = NULL;
 		r->local(f, &rq, &status, &out);
 		s->ctype = r->content_type;
+		s->no_store = r->no_store;
 		json_decref(body);
 		answer_json(wsi, s, status, out);
 		return;
@@ -317,6 +319,7 @@ int http_on_request(struct front *f, struct lws *wsi, struct http_session *s)
 			answer_error(wsi, s, STRATA_EFORBIDDEN, msg);
 			return 0;
 		}
+		s->role = role;
 	}
 	s->query = query_of(wsi);
 	bool has_body = false;
@@ -407,6 +410,10 @@ int http_on_writable(struct front *f, struct lws *wsi, struct http_session *s)
 		    lws_add_http_header_by_name(wsi, (const unsigned char *)"allow:",
 						(const unsigned char *)s->allow, (int)strlen(s->allow),
 						&p, end))
+			return -1;
+		if (s->no_store &&
+		    lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+						(const unsigned char *)"no-store", 8, &p, end))
 			return -1;
 		if (s->status == 503 &&
 		    lws_add_http_header_by_name(wsi, (const unsigned char *)"retry-after:",

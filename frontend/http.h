@@ -24,6 +24,7 @@ struct http_session {
 	enum http_method method;
 	char path[1024];
 	const struct route *route;
+	enum role role;      /* the caller's, from its token (ROLE_PUBLIC: none checked) */
 	json_t *params, *query;
 	char *body;
 	size_t body_len, body_cap;
@@ -38,6 +39,7 @@ struct http_session {
 	char *resp;          /* LWS_PRE bytes, then resp_len bytes of JSON */
 	size_t resp_len, sent;
 	bool headers_sent, close_after;
+	bool no_store;       /* Cache-Control: no-store (an answer carrying a credential) */
 	char allow[128];
 	struct origin_grant cors; /* CORS headers of the answer (frontend/origin.h) */
 };

@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "frontend/front.h"
+#include "frontend/ticket.h"
 #include "frontend/ws.h"
 #include "proto/base64.h"
 #include "proto/event_codec.h"
@@ -213,6 +215,20 @@ static void local_metrics(struct front *f, const struct route_req *rq, int *stat
 	metric(&b, &len, &cap, "strata_ws_delivery_latency_us_bucket{le=\"+Inf\"} %lld\n"
 			       "strata_ws_delivery_latency_us_count %lld\n",
 	       jint(st, "latency_us", "count"), jint(st, "latency_us", "count"));
+	const json_t *tk = json_object_get(st, "tickets"); /* only with --token-file */
+	if (tk) {
+		metric(&b, &len, &cap,
+		       "# HELP strata_ws_tickets_issued_total WebSocket tickets minted (POST /api/v1/ws/ticket)\n"
+		       "# TYPE strata_ws_tickets_issued_total counter\nstrata_ws_tickets_issued_total %lld\n"
+		       "# HELP strata_ws_tickets_accepted_total WebSocket upgrades let in by a ticket\n"
+		       "# TYPE strata_ws_tickets_accepted_total counter\nstrata_ws_tickets_accepted_total %lld\n"
+		       "# HELP strata_ws_tickets_rejected_total WebSocket upgrades refused for their ticket, by reason\n"
+		       "# TYPE strata_ws_tickets_rejected_total counter\n",
+		       jint(tk, "issued", NULL), jint(tk, "accepted", NULL));
+		json_object_foreach(json_object_get(tk, "rejected"), k, v)
+			metric(&b, &len, &cap, "strata_ws_tickets_rejected_total{reason=\"%s\"} %lld\n", k,
+			       (long long)json_integer_value(v));
+	}
 	metric(&b, &len, &cap,
 	       "# HELP strata_breaker_open 1 while the circuit breaker to stratad is open\n"
 	       "# TYPE strata_breaker_open gauge\nstrata_breaker_open %d\n"
@@ -234,6 +250,51 @@ static void local_ws_stats(struct front *f, const struct route_req *rq, int *sta
 	*status = *body ? 200 : 500;
 }
 
+/* POST /api/v1/ws/ticket: a short-lived ticket for ?ticket= on a
+ * WebSocket upgrade, carrying the caller's role (frontend/ticket.h). */
+static void local_ws_ticket(struct front *f, const struct route_req *rq, int *status,
+			    json_t **body)
+{
+	char msg[160];
+	int err = 0;
+	json_int_t ttl = TICKET_TTL_MAX;
+	if (!f->tickets) {
+		err = STRATA_ENOT_FOUND;
+		snprintf(msg, sizeof(msg), "WebSocket tickets are not available: this frontend runs "
+			 "without --token-file, so its streams need no credentials");
+		goto fail;
+	}
+	if (rq->body && !json_is_object(rq->body)) {
+		err = STRATA_EBAD_REQUEST;
+		snprintf(msg, sizeof(msg), "the request body must be a JSON object");
+		goto fail;
+	}
+	const json_t *e = rq->body ? json_object_get(rq->body, "expires_in") : NULL;
+	if (e) {
+		if (!json_is_integer(e) || json_integer_value(e) < 1 ||
+		    json_integer_value(e) > TICKET_TTL_MAX) {
+			err = STRATA_EBAD_REQUEST;
+			snprintf(msg, sizeof(msg), "field 'expires_in' must be an integer from 1 to %d "
+				 "(seconds)", TICKET_TTL_MAX);
+			goto fail;
+		}
+		ttl = json_integer_value(e);
+	}
+	char tk[TICKET_LEN_MAX];
+	err = tickets_mint(f->tickets, rq->role, (unsigned)ttl, (int64_t)time(NULL), tk, sizeof(tk));
+	if (err != 0) {
+		snprintf(msg, sizeof(msg), "cannot mint a ticket: %s", strata_strerror(err));
+		goto fail;
+	}
+	*body = json_pack("{s:s, s:I, s:s}", "ticket", tk, "expires_in", ttl, "role",
+			  role_name(rq->role));
+	*status = *body ? 200 : 500;
+	return;
+fail:
+	*status = strata_err_http_status(err);
+	*body = json_pack("{s:{s:s, s:s}}", "error", "code", strata_err_name(err), "message", msg);
+}
+
 static const struct route routes_core[] = {
 	{M_GET, "/api/v1/openapi.json", ROLE_PUBLIC, NULL, NULL, local_openapi, 0,
 	 "this OpenAPI 3 document, generated from the route table and the event definitions"},
@@ -247,6 +308,13 @@ static const struct route routes_core[] = {
 	{M_GET, "/api/v1/ws/stats", ROLE_READ, NULL, NULL, local_ws_stats, 0,
 	 "this frontend's WebSocket delivery figures: clients per stream, queue depths, sent, "
 	 "dropped, lagged, closed for slowness, gap repairs, delivery latency, circuit breaker"},
+	{M_POST, "/api/v1/ws/ticket", ROLE_READ, NULL, NULL, local_ws_ticket, 0,
+	 "a short-lived signed ticket for a WebSocket stream (?ticket=...) so browsers need not "
+	 "put the bearer token in a URL: {\"ticket\",\"expires_in\",\"role\"} with the "
+	 "caller's role; body {\"expires_in\":N} (1..30 s, default 30) is optional. A ticket "
+	 "opens one stream per frontend and is accepted by every frontend sharing the token "
+	 "file until it expires. 404 without --token-file (no auth: nothing to mint)",
+	 NULL, true},
 	{M_GET, "/api/v1/storage/status", ROLE_READ, "sys.status", NULL, NULL, 0,
 	 "stratad's status: pid, epoch, uptime, sizes, versions, buffer pool and I/O figures"},
 
@@ -510,7 +578,10 @@ static void local_openapi(struct front *f, const struct route_req *rq, int *stat
 			  "openapi", "3.0.3",
 			  "info", "title", "Strata storage API", "version", STRATA_VERSION,
 			  "description", "REST over stratad; WebSocket streams under /api/v1/ws/storage "
-			  "carry the event schemas below. Browser requests (those with an Origin "
+			  "carry the event schemas below. With a token file, a stream needs "
+			  "'Authorization: Bearer TOKEN' or ?ticket= with a short-lived ticket from "
+			  "POST /api/v1/ws/ticket (browsers cannot set headers; ?token= still works "
+			  "but puts the token in URLs). Browser requests (those with an Origin "
 			  "header) are allowed from the frontend's own origin, from the origins given "
 			  "with strata-front --allow-origin, and, on a loopback frontend started "
 			  "without that option, from loopback origins; any other Origin gets 403 (a "

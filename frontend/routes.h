@@ -24,11 +24,14 @@ const char *role_name(enum role r);
 struct front;
 
 /* What a route sees of a request. params: path captures (strings);
- * query: query-string values (strings); body: parsed JSON or NULL. */
+ * query: query-string values (strings); body: parsed JSON or NULL; role:
+ * the caller's (its token's role; admin without a token file; ROLE_PUBLIC
+ * on a public route, where no token is checked). */
 struct route_req {
 	const json_t *params;
 	const json_t *query;
 	const json_t *body;
+	enum role role;
 };
 
 /* Builds the op's args (a new object). 0, or STRATA_EBAD_REQUEST + msg. */
@@ -51,6 +54,8 @@ struct route {
 	/* A local route whose body is a JSON string sent verbatim with this
 	 * content type (NULL: the body is JSON). */
 	const char *content_type;
+	/* The answer carries a credential: sent with Cache-Control: no-store. */
+	bool no_store;
 };
 
 /* Route tables, one per area (frontend/routes*.c), each ending with a

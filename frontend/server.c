@@ -18,6 +18,7 @@
 #include "frontend/graphql/gql_server.h" /* GraphQL hook */
 #include "frontend/http.h"
 #include "frontend/origin.h"
+#include "frontend/ticket.h"
 #include "frontend/ws.h"
 #include "ipc/ipc.h"
 #include "proto/event_codec.h"
@@ -172,6 +173,11 @@ int front_start(struct front *f, char *err, size_t errlen)
 	}
 	if (f->opt.token_file[0] && (rv = auth_load(&f->auth, f->opt.token_file, err, errlen)) != 0)
 		return rv;
+	/* WebSocket tickets: keyed from the same file, so every frontend that
+	 * shares it accepts the tickets of the others. */
+	if (f->opt.token_file[0] &&
+	    (rv = tickets_load(&f->tickets, f->opt.token_file, err, errlen)) != 0)
+		return rv;
 	if ((rv = bridge_create(&f->bridge, 65536)) != 0)
 		return rv;
 	if ((rv = ws_hub_create(f)) != 0)
@@ -239,6 +245,8 @@ void front_stop(struct front *f)
 	ws_hub_destroy(f);
 	bridge_destroy(f->bridge);
 	auth_free(f->auth);
+	tickets_free(f->tickets);
+	f->tickets = NULL;
 	f->sub = NULL;
 	f->ctl = NULL;
 	f->bridge = NULL;

@@ -47,7 +47,8 @@
  * counted there (or in lagged / gap).
  *
  * Session states (service thread only):
- *   (filter)     path not a stream / no token -> rejected
+ *   (filter)     path not a stream           -> rejected
+ *   (filter)     no/bad token or ticket      -> rejected, 401 JSON (ws_authorise)
  *   (filter)     ok                      -> OPEN       listed, hello queued
  *   OPEN         resume asked            -> RESUMING   replay call in flight
  *   RESUMING     replay answered         -> OPEN       replayed + held events queued
@@ -68,6 +69,7 @@
 #include "frontend/auth.h"
 #include "frontend/bridge.h"
 #include "frontend/ctl.h"
+#include "frontend/ticket.h"
 #include "proto/event_codec.h"
 #include "strata/error.h"
 #include "proto/json_text.h"
@@ -207,28 +209,74 @@ static int stream_of_path(const char *path)
 	return ev_family_from_path(fam);
 }
 
-/* The bearer token of an upgrade: the Authorization header, or (browsers
- * cannot set headers on a WebSocket) a token=... query argument. */
-static bool ws_authorised(struct front *f, struct lws *wsi)
+/* Writes the refusal of an upgrade (lws has no HTTP answer for one: write
+ * it raw, as frontend/origin.c does for a refused Origin); lws then drops
+ * the connection. */
+static void refuse_upgrade(struct lws *wsi, int err, const char *msg)
+{
+	json_t *b = json_pack("{s:{s:s, s:s}}", "error", "code", strata_err_name(err), "message",
+			      msg);
+	char *body = b ? json_dumps(b, JSON_COMPACT) : NULL;
+	json_decref(b);
+	int status = strata_err_http_status(err);
+	unsigned char buf[LWS_PRE + 1024];
+	int n = snprintf((char *)buf + LWS_PRE, sizeof(buf) - LWS_PRE,
+			 "HTTP/1.1 %d %s\r\ncontent-type: application/json\r\n"
+			 "cache-control: no-store\r\ncontent-length: %zu\r\nconnection: close\r\n"
+			 "\r\n%s\n",
+			 status, status == 401 ? "Unauthorized" : "Service Unavailable",
+			 body ? strlen(body) + 1 : 1, body ? body : "");
+	free(body);
+	if (n > 0 && (size_t)n < sizeof(buf) - LWS_PRE &&
+	    lws_write(wsi, buf + LWS_PRE, (size_t)n, LWS_WRITE_HTTP_HEADERS) != n)
+		lwsl_notice("ws: could not write the refusal of a WebSocket upgrade\n");
+}
+
+/*
+ * Who may open a stream (a token file is loaded; any role reads):
+ *   Authorization: Bearer TOKEN    (clients that can set headers)
+ *   ?ticket=T                      (browsers: from POST /api/v1/ws/ticket)
+ *   ?token=TOKEN                   (kept for old clients; puts the token in
+ *                                   URLs and so in logs: discouraged)
+ * 0, or the error to refuse with and msg saying why.
+ */
+static int ws_authorise(struct front *f, struct lws *wsi, char *msg, size_t msglen)
 {
 	if (!f->auth)
-		return true;
+		return 0;
 	char hdr[600] = "";
 	enum role role;
+	bool had_header = false;
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
-	    lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 0 &&
-	    auth_check(f->auth, hdr, &role) == 0)
-		return role >= ROLE_READ;
+	    lws_hdr_copy(wsi, hdr, sizeof(hdr), WSI_TOKEN_HTTP_AUTHORIZATION) > 0) {
+		had_header = true;
+		if (auth_check(f->auth, hdr, &role) == 0 && role >= ROLE_READ)
+			return 0;
+	}
 	char frag[512];
 	for (int i = 0; i < 32; i++) {
 		if (lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) <= 0)
 			break;
+		if (strncmp(frag, "ticket=", 7) == 0) {
+			enum ticket_verdict v =
+				tickets_verify(f->tickets, frag + 7, (int64_t)time(NULL), &role);
+			if (v == TICKET_OK)
+				return 0;
+			snprintf(msg, msglen, "%s", ticket_verdict_message(v));
+			return v == TICKET_FULL ? STRATA_EUNAVAILABLE : STRATA_EUNAUTHORIZED;
+		}
 		if (strncmp(frag, "token=", 6) == 0) {
 			snprintf(hdr, sizeof(hdr), "Bearer %s", frag + 6);
-			return auth_check(f->auth, hdr, &role) == 0 && role >= ROLE_READ;
+			if (auth_check(f->auth, hdr, &role) == 0 && role >= ROLE_READ)
+				return 0;
+			snprintf(msg, msglen, "the token in ?token= is not valid");
+			return STRATA_EUNAUTHORIZED;
 		}
 	}
-	return false;
+	snprintf(msg, msglen, had_header ? "the Authorization header's token is not valid"
+			      : "a stream needs 'Authorization: Bearer TOKEN' or ?ticket= "
+				"(from POST /api/v1/ws/ticket)");
+	return STRATA_EUNAUTHORIZED;
 }
 
 int ws_on_filter(struct front *f, struct lws *wsi)
@@ -238,7 +286,12 @@ int ws_on_filter(struct front *f, struct lws *wsi)
 		return 1;
 	if (stream_of_path(path) < 0)
 		return 1;
-	return ws_authorised(f, wsi) ? 0 : 1;
+	char msg[160];
+	int err = ws_authorise(f, wsi, msg, sizeof(msg));
+	if (err == 0)
+		return 0;
+	refuse_upgrade(wsi, err, msg);
+	return 1;
 }
 
 /* ---- the per-client queue ---- */
@@ -1468,7 +1521,7 @@ json_t *ws_stats_json(struct front *f)
 			json_array_append_new(hist, json_pack("{s:I, s:I}", "le_us",
 							      (json_int_t)(((uint64_t)1 << (b + 1)) - 1),
 							      "count", (json_int_t)h->lat[b]));
-	return json_pack(
+	json_t *out = json_pack(
 		"{s:{s:i, s:o}, s:{s:I, s:I, s:I, s:I, s:i, s:I}, s:I, s:I, s:I, s:I, s:I, s:I,"
 		" s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I,"
 		" s:{s:I, s:I, s:I, s:I, s:o}, s:{s:b, s:I, s:o}, s:o}",
@@ -1497,4 +1550,17 @@ json_t *ws_stats_json(struct front *f)
 		"bus", "connected", f->events_up, "bridge_dropped",
 		(json_int_t)(f->bridge ? bridge_dropped(f->bridge) : 0), "topics", topics,
 		"breaker", ctl_breaker_json(f));
+	if (out && f->tickets) { /* WebSocket tickets (frontend/ticket.h) */
+		struct ticket_stats ts;
+		tickets_stats(f->tickets, &ts);
+		json_t *rej = json_object();
+		for (int v = TICKET_OK + 1; rej && v < TICKET_VERDICT_COUNT; v++)
+			json_object_set_new(rej, ticket_verdict_name((enum ticket_verdict)v),
+					    json_integer((json_int_t)ts.rejected[v]));
+		json_object_set_new(out, "tickets",
+				    json_pack("{s:I, s:I, s:o*, s:I}", "issued", (json_int_t)ts.issued,
+					      "accepted", (json_int_t)ts.accepted, "rejected", rej,
+					      "in_use", (json_int_t)ts.in_use));
+	}
+	return out;
 }

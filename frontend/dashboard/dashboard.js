@@ -15,9 +15,13 @@
  * ?resume_from=family:seq,...&epoch=E, so the frontend replays what was
  * missed and nothing is counted twice.
  *
- * Tokens: a browser cannot set headers on a WebSocket, so the token goes in
- * ?token=; REST calls send "Authorization: Bearer". The token is kept in
- * sessionStorage (this tab only).
+ * Tokens: a browser cannot set headers on a WebSocket, and a token in a URL
+ * ends up in proxy logs and browser history. So before each (re)connect the
+ * page asks POST /api/v1/ws/ticket (with "Authorization: Bearer TOKEN") for
+ * a short-lived, single-use ticket and opens the stream with ?ticket=; the
+ * token itself never goes into a URL. A 404 there means the frontend has no
+ * token file (streams need nothing). REST calls send "Authorization:
+ * Bearer". The token is kept in sessionStorage (this tab only).
  *
  * The part above the DOM code runs under Node too (tests/dashboard/).
  */
@@ -32,6 +36,7 @@
 	var RATE_WINDOW_MS = 5000;
 	var KEEP = { recent: 60, lsm: 30, tiers: 30, notices: 30 };
 	var WS_PATH = '/api/v1/ws/storage';
+	var TICKET_PATH = '/api/v1/ws/ticket';
 
 	function createState() {
 		var fam = {};
@@ -42,7 +47,8 @@
 			families: fam, epoch: null,
 			pool: null, io: null, tiers: null,
 			lsm: [], tierMoves: [], recent: [], notices: [],
-			conn: { state: 'idle', stratad: 'unknown', opens: 0, closes: 0, lastClose: null },
+			conn: { state: 'idle', stratad: 'unknown', opens: 0, closes: 0, lastClose: null,
+				ticketErrors: 0 },
 			duplicates: 0, gaps: 0, lagged: 0, dropped: 0, errors: 0
 		};
 	}
@@ -169,10 +175,11 @@
 		return 'resume_from=' + parts.join(',') + '&epoch=' + st.epoch;
 	}
 
-	function wsUrl(wsBase, st, token) {
+	/* The stream's URL: a ticket (never the token) and where to resume. */
+	function wsUrl(wsBase, st, ticket) {
 		var q = [];
-		if (token)
-			q.push('token=' + encodeURIComponent(token));
+		if (ticket)
+			q.push('ticket=' + encodeURIComponent(ticket));
 		var r = resumeQuery(st);
 		if (r)
 			q.push(r);
@@ -180,9 +187,39 @@
 	}
 
 	/*
+	 * A ticket for one stream: resolves to the ticket, or to null when the
+	 * frontend has no token file (404: nothing to mint, nothing needed);
+	 * rejects with an Error saying what went wrong.
+	 */
+	function fetchTicket(o) {
+		return o.fetch((o.httpBase || '') + TICKET_PATH, {
+			method: 'POST', body: '{}',
+			headers: { Authorization: 'Bearer ' + o.token, 'Content-Type': 'application/json' }
+		}).then(function (r) {
+			if (r.status === 404)
+				return null;
+			return r.json().then(function (b) {
+				if (r.ok && b && typeof b.ticket === 'string')
+					return b.ticket;
+				var e = (b && b.error) || {};
+				throw new Error('ticket refused (HTTP ' + r.status + (e.message ? ': ' + e.message : '') + ')');
+			}, function () {
+				throw new Error('ticket refused (HTTP ' + r.status + ')');
+			});
+		});
+	}
+
+	/*
 	 * The connection: opts.wsBase ("ws://host:port"), opts.WebSocket (the
-	 * constructor), opts.token, opts.onChange() after every change,
+	 * constructor), opts.token, opts.fetch (for tickets) and opts.httpBase
+	 * ("" in a page: same origin), opts.onChange() after every change,
 	 * opts.now() (ms), opts.setTimeout / clearTimeout.
+	 *
+	 * connect: no token -> open the stream; a token -> fetch a ticket, then
+	 * open the stream with it (a failed fetch counts as a refused connection
+	 * and retries with the same backoff). attempt numbers each connect, so
+	 * a ticket that arrives after a newer connect, reconnect or stop is
+	 * dropped.
 	 */
 	function Dashboard(opts) {
 		this.opts = opts;
@@ -192,11 +229,21 @@
 		this.backoff = 500;
 		this.stopped = false;
 		this.lastUrl = null;
+		this.attempt = 0;
 	}
 
 	Dashboard.prototype.changed = function () {
 		if (this.opts.onChange)
 			this.opts.onChange(this.st);
+	};
+
+	Dashboard.prototype.retryLater = function () {
+		var self = this;
+		this.timer = this.opts.setTimeout(function () {
+			self.timer = null;
+			self.connect();
+		}, this.backoff);
+		this.backoff = Math.min(this.backoff * 2, 10000);
 	};
 
 	Dashboard.prototype.connect = function () {
@@ -205,7 +252,31 @@
 			o.clearTimeout(this.timer);
 			this.timer = null;
 		}
-		this.lastUrl = wsUrl(o.wsBase, st, o.token);
+		var attempt = ++this.attempt;
+		st.conn.state = 'connecting';
+		if (!o.token) {
+			this.open(null);
+			return;
+		}
+		this.changed();
+		fetchTicket(o).then(function (ticket) {
+			if (attempt === self.attempt && !self.stopped)
+				self.open(ticket);
+		}, function (err) {
+			if (attempt !== self.attempt || self.stopped)
+				return;
+			st.conn.ticketErrors++;
+			st.conn.lastClose = { code: 0, reason: String(err && err.message || err) };
+			st.conn.state = 'reconnecting';
+			self.retryLater();
+			self.changed();
+		});
+	};
+
+	/* Opens the stream (with a ticket, or none when none is needed). */
+	Dashboard.prototype.open = function (ticket) {
+		var self = this, st = this.st, o = this.opts;
+		this.lastUrl = wsUrl(o.wsBase, st, ticket);
 		var ws = new o.WebSocket(this.lastUrl);
 		this.ws = ws;
 		st.conn.state = 'connecting';
@@ -246,13 +317,8 @@
 			st.conn.closes++;
 			st.conn.lastClose = { code: e.code, reason: e.reason || '' };
 			st.conn.state = self.stopped ? 'stopped' : 'reconnecting';
-			if (!self.stopped) {
-				self.timer = o.setTimeout(function () {
-					self.timer = null;
-					self.connect();
-				}, self.backoff);
-				self.backoff = Math.min(self.backoff * 2, 10000);
-			}
+			if (!self.stopped)
+				self.retryLater();
 			self.changed();
 		};
 		this.changed();
@@ -272,6 +338,7 @@
 
 	Dashboard.prototype.stop = function () {
 		this.stopped = true;
+		this.attempt++; /* a ticket in flight opens nothing */
 		if (this.timer !== null)
 			this.opts.clearTimeout(this.timer);
 		this.timer = null;
@@ -284,7 +351,7 @@
 
 	var api = {
 		createState: createState, handleMessage: handleMessage, rate: rate,
-		resumeQuery: resumeQuery, wsUrl: wsUrl, Dashboard: Dashboard,
+		resumeQuery: resumeQuery, wsUrl: wsUrl, fetchTicket: fetchTicket, Dashboard: Dashboard,
 		FAMILIES: FAMILIES, FAMILY_OF: FAMILY_OF
 	};
 	if (typeof module !== 'undefined' && module.exports)
@@ -415,7 +482,8 @@
 
 		var m = $('message');
 		if (c.state === 'reconnecting' && c.lastClose && c.opens === 0) {
-			m.textContent = 'The stream refused the connection (close code ' + c.lastClose.code + '). ' +
+			m.textContent = 'The stream refused the connection (' + (c.lastClose.code ?
+				'close code ' + c.lastClose.code : c.lastClose.reason) + '). ' +
 				'If this frontend needs a token, paste it above; a browser page on another origin ' +
 				'needs strata-front --allow-origin. Retrying…';
 			m.className = 'message bad';
@@ -458,7 +526,8 @@
 	var pending = false;
 	var dash = new Dashboard({
 		wsBase: (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host,
-		WebSocket: WebSocket, token: token,
+		WebSocket: WebSocket, token: token, httpBase: '',
+		fetch: function (url, init) { return fetch(url, init); },
 		now: function () { return Date.now(); },
 		setTimeout: function (f, ms) { return setTimeout(f, ms); },
 		clearTimeout: function (t) { clearTimeout(t); },

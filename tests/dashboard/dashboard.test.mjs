@@ -24,6 +24,20 @@ if (!WS) {
   }
 }
 const auth = token ? { Authorization: `Bearer ${token}` } : {};
+
+// Every stream URL the dashboard opens, and every ticket request it makes:
+// with a token, each (re)connection fetches a ticket with the token in the
+// Authorization header and puts only the ticket in the URL.
+const wsUrls = [];
+class RecordingWS extends WS {
+  constructor(url, ...rest) { wsUrls.push(String(url)); super(url, ...rest); }
+}
+const ticketCalls = [];
+const recordingFetch = (url, init) => {
+  if (String(url).endsWith('/api/v1/ws/ticket'))
+    ticketCalls.push({ url: String(url), init });
+  return fetch(url, init);
+};
 const lines = readline.createInterface({ input: process.stdin })[Symbol.asyncIterator]();
 
 async function until(pred, what, ms = 15000) {
@@ -62,7 +76,7 @@ const code = await (await fetch(base + src)).text();
 const sandbox = { module: { exports: {} } };
 vm.runInNewContext(code, sandbox, { filename: src });
 const D = sandbox.module.exports;
-for (const fn of ['createState', 'handleMessage', 'resumeQuery', 'wsUrl', 'Dashboard'])
+for (const fn of ['createState', 'handleMessage', 'resumeQuery', 'wsUrl', 'fetchTicket', 'Dashboard'])
   assert.equal(typeof D[fn], 'function', fn);
 
 // 2. Messages the stream sends rarely, from their documented shapes.
@@ -98,7 +112,8 @@ for (const fn of ['createState', 'handleMessage', 'resumeQuery', 'wsUrl', 'Dashb
 const observed = [];   // buffer-pool seqs in the order the dashboard took them
 let lastBp = null;
 const dash = new D.Dashboard({
-  wsBase: base.replace(/^http/, 'ws'), WebSocket: WS, token: '',
+  wsBase: base.replace(/^http/, 'ws'), WebSocket: RecordingWS, token: '',
+  fetch: recordingFetch, httpBase: base,
   now: () => Date.now(), setTimeout, clearTimeout,
   onChange: (st) => {
     const s = st.families['buffer-pool'].lastSeq;
@@ -107,14 +122,22 @@ const dash = new D.Dashboard({
   },
 });
 const st = dash.st;
+let urlsWithoutToken = 0; // streams opened before the dashboard had the token
 dash.connect();
 if (token) {
   await until(() => st.conn.closes >= 1, 'the refused handshake');
   assert.equal(st.conn.opens, 0, 'a stream without the token was opened');
+  urlsWithoutToken = wsUrls.length;
   dash.reconnect(token);
-  assert.ok(dash.lastUrl.includes('token='), dash.lastUrl);
 }
 await until(() => st.conn.state === 'open' && st.conn.stratad === 'up', 'the stream and stratad up');
+if (token) {
+  assert.ok(/[?&]ticket=v1\./.test(dash.lastUrl), dash.lastUrl);
+  assert.ok(!dash.lastUrl.includes(token) && !dash.lastUrl.includes('token='), dash.lastUrl);
+  assert.equal(ticketCalls.length, 1);
+  assert.equal(ticketCalls[0].init.method, 'POST');
+  assert.equal(ticketCalls[0].init.headers.Authorization, `Bearer ${token}`);
+}
 await until(() => st.pool && st.io && st.tiers, 'PoolStats, IoStats and TierStats');
 assert.equal(typeof st.pool.data.hit_rate, 'number');
 assert.ok(st.pool.data.total_pages > 0);
@@ -175,6 +198,44 @@ assert.equal(st.conn.opens, opens, 'no reconnection was needed');
 
 dash.stop();
 
+// Tickets: with a token, every stream URL carried a fresh ticket and never
+// the token; without one (no token file), no ticket was asked for.
+assert.ok(wsUrls.length >= 3, wsUrls.join('\n'));
+if (token) {
+  assert.ok(urlsWithoutToken >= 1);
+  const withTicket = wsUrls.slice(urlsWithoutToken);
+  assert.ok(withTicket.every((u) => /[?&]ticket=v1\./.test(u)),
+            `every stream since the token came has a ticket: ${wsUrls.join('\n')}`);
+  for (const u of wsUrls)
+    assert.ok(!u.includes(token) && !u.includes('token='), `the token is in a stream URL: ${u}`);
+  assert.equal(new Set(withTicket.map((u) => u.match(/ticket=([^&]+)/)[1])).size, withTicket.length,
+               'a fresh ticket for each connection');
+  assert.equal(ticketCalls.length, withTicket.length);
+} else {
+  assert.equal(ticketCalls.length, 0);
+  assert.ok(wsUrls.every((u) => !u.includes('ticket=') && !u.includes('token=')), wsUrls.join('\n'));
+}
+{
+  // A ticket request the frontend refuses: no stream is opened, the
+  // dashboard says why and retries.
+  let calls = 0;
+  const urls = [];
+  const d2 = new D.Dashboard({
+    wsBase: 'ws://127.0.0.1:1', WebSocket: class { constructor(u) { urls.push(u); } close() {} },
+    token: 'not-a-valid-token-0123456789', httpBase: 'http://x',
+    fetch: () => { calls++; return Promise.resolve({ status: 401, ok: false,
+      json: () => Promise.resolve({ error: { code: 'unauthorized', message: 'bad token' } }) }); },
+    now: () => Date.now(), setTimeout, clearTimeout,
+  });
+  d2.connect();
+  await until(() => d2.st.conn.ticketErrors >= 1, 'the refused ticket');
+  assert.equal(urls.length, 0, 'no stream without a ticket');
+  assert.equal(d2.st.conn.state, 'reconnecting');
+  assert.ok(d2.st.conn.lastClose.reason.includes('401'), d2.st.conn.lastClose.reason);
+  d2.stop();
+  assert.equal(calls, 1);
+}
+
 // 8. The page code itself, on a minimal fake DOM: real messages rendered
 // without an exception, as text.
 {
@@ -221,6 +282,51 @@ dash.stop();
   assert.ok(els['stratad-state'].textContent.includes('up'));
   assert.ok(els.message.textContent.includes('3 messages dropped'), els.message.textContent);
   assert.equal(els.families.tBodies[0].children.length, 6);
+}
+
+// 9. The page code with a token in sessionStorage: it fetches a ticket
+// with the token in the Authorization header, and its stream URL carries
+// the ticket, never the token.
+{
+  class El {
+    constructor() { this.children = []; this.text = ''; this.value = ''; this.tBodies = []; }
+    set textContent(t) { this.text = String(t); this.children = []; }
+    get textContent() { return this.text; }
+    appendChild(c) { this.children.push(c); return c; }
+    addEventListener() {}
+    focus() {}
+  }
+  const els = {};
+  const document = {
+    getElementById: (id) => (els[id] ||= Object.assign(new El(), { tBodies: [new El()] })),
+    createElement: () => new El(),
+  };
+  const secret = 'page-token-0123456789abcdef';
+  const sockets = [];
+  const fetches = [];
+  class FakeWS { constructor(url) { this.url = url; sockets.push(this); } close() {} }
+  const ctx = {
+    document, Node: El, WebSocket: FakeWS, location: { protocol: 'http:', host: 'x' },
+    sessionStorage: { getItem: () => secret, setItem() {} },
+    requestAnimationFrame: (f) => f(), setInterval: () => 0, setTimeout: () => 0, clearTimeout() {},
+    fetch: (url, init) => {
+      fetches.push({ url, init });
+      if (url === '/api/v1/ws/ticket')
+        return Promise.resolve({ status: 200, ok: true,
+          json: () => Promise.resolve({ ticket: 'v1.read.99.abc.def', expires_in: 30, role: 'read' }) });
+      return Promise.resolve({ status: 200, ok: true, json: () => ({ pid: 1, epoch: 2 }) });
+    },
+    Date, Math, JSON, Number, String, Object, Promise,
+  };
+  ctx.window = ctx;
+  vm.runInNewContext(code, ctx, { filename: src });
+  await until(() => sockets.length === 1, 'the page opened its stream after the ticket');
+  const t = fetches.find((f) => f.url === '/api/v1/ws/ticket');
+  assert.ok(t, 'a ticket was asked for');
+  assert.equal(t.init.method, 'POST');
+  assert.equal(t.init.headers.Authorization, `Bearer ${secret}`);
+  assert.equal(sockets[0].url, 'ws://x/api/v1/ws/storage?ticket=v1.read.99.abc.def');
+  assert.ok(!sockets[0].url.includes(secret));
 }
 console.log('PASS');
 process.exit(0);

@@ -35,9 +35,11 @@ def test_page_script_and_style_are_served(cluster):
     assert "<script>" not in html and "style=" not in html
     js = cluster.get("/dashboard/dashboard.js")
     assert js.status == 200 and "javascript" in js.headers.get("Content-Type", ""), js.headers
-    for hook in ("handleMessage", "/api/v1/ws/storage", "resume_from", "token=", "'lagged'",
-                 "'gap'", "'connection'"):
+    for hook in ("handleMessage", "/api/v1/ws/storage", "resume_from", "ticket=",
+                 "/api/v1/ws/ticket", "'lagged'", "'gap'", "'connection'"):
         assert hook in js.body, hook
+    # the token never goes into a stream URL (tickets do)
+    assert "'token='" not in js.body and '"token="' not in js.body
     css = cluster.get("/dashboard/dashboard.css")
     assert css.status == 200 and css.headers.get("Content-Type", "").startswith("text/css")
     assert "script-src 'self'" in r.headers.get("Content-Security-Policy", ""), dict(r.headers)

@@ -64,6 +64,9 @@ BINS := $(BUILD)/stratad $(BUILD)/strata-front $(BUILD)/strata
 .PHONY: all deps bench-deps run test unit integration asan tsan bench clean
 all: $(BINS) $(LIBSTRATA) $(BUILD)/strata.pc
 
+# Builds run on every core (make test / asan / tsan / run); the suites run one at a time.
+NPROC := $(shell nproc 2>/dev/null || echo 2)
+
 deps:
 	@bash deploy/install-deps.sh
 
@@ -118,13 +121,13 @@ $(BUILD)/strata.pc: Makefile
 	@printf 'prefix=%s\nName: strata\nDescription: Strata storage engine (libstrata)\nVersion: 0.1.0\nCflags: -I$${prefix}/include\nLibs: -L$${prefix}/$(BUILD) -lstrata\nLibs.private: %s\n' "$(CURDIR)" "$(PKG_LIBS) -lpthread -lm" > $@
 
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory -j$(NPROC) all
 	@bash deploy/run-local.sh
 
 # The test entry point: installs what is missing, builds, runs every suite.
 test: deps
-	@$(MAKE) --no-print-directory all unit-bins
-	@$(MAKE) --no-print-directory unit integration graphql-test fuzz-gql
+	@$(MAKE) --no-print-directory -j$(NPROC) all unit-bins
+	@$(MAKE) --no-print-directory -j1 unit integration graphql-test fuzz-gql
 
 .PHONY: unit-bins
 unit-bins: $(UNIT_BINS)
@@ -144,10 +147,10 @@ integration: $(BINS)
 asan: deps
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  all unit-bins
+	  -j$(NPROC) all unit-bins
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan-nng.supp \
-	  $(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+	  $(MAKE) --no-print-directory -j1 BUILD=build/asan OPT=-O1 \
 	  SANITIZE="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
 	  unit integration graphql-test fuzz-gql
 
@@ -162,7 +165,7 @@ $(BUILD)/tsan-tests/%: tests/tsan/%.c $(LIBSTRATA)
 # main() for TSan builds (same test bodies), so they run here too.
 TSAN_UNIT := build/tsan/tests/test_buffer_concurrency build/tsan/tests/test_event_ring
 tsan: deps
-	@$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 SANITIZE="-fsanitize=thread" \
+	@$(MAKE) --no-print-directory -j$(NPROC) BUILD=build/tsan OPT=-O1 SANITIZE="-fsanitize=thread" \
 	  $(patsubst tests/tsan/%.c,build/tsan/tsan-tests/%,$(TSAN_SRCS)) $(TSAN_UNIT)
 	@for t in $(patsubst tests/tsan/%.c,build/tsan/tsan-tests/%,$(TSAN_SRCS)) $(TSAN_UNIT); do \
 	  echo "== $$t"; TSAN_OPTIONS=halt_on_error=1:exitcode=66 $$t || exit 1; done

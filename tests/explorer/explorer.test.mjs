@@ -6,42 +6,14 @@
 // processes. Prints PASS at the end; exit 77 when no WebSocket client is
 // available (Node < 22 without the ws package).
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
 import vm from 'node:vm';
+import { restClient, until, webSocketClass } from '../node/page_test.mjs';
 
 const base = process.argv[2];
 const token = process.env.STRATA_TOKEN || '';
-const require = createRequire(import.meta.url);
-let WS = globalThis.WebSocket;
-if (!WS) {
-  try {
-    WS = require('../graphql/node_modules/ws');
-  } catch {
-    console.log('SKIP: no WebSocket client (Node >= 22, --experimental-websocket, or npm ws)');
-    process.exit(77);
-  }
-}
-const auth = token ? { Authorization: `Bearer ${token}` } : {};
+const WS = webSocketClass();
 
-async function until(pred, what, ms = 15000) {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = pred();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-async function rest(method, path, body) {
-  const r = await fetch(base + path, {
-    method, headers: { ...auth, 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await r.text();
-  assert.ok(r.status < 300, `${method} ${path}: ${r.status} ${text}`);
-  return JSON.parse(text);
-}
+const rest = restClient(base, token);
 
 // 1. The page and the script it names, as served.
 const page = await fetch(base + '/graphql', { headers: { Accept: 'text/html' } });

@@ -73,6 +73,20 @@ def wait_for(pred: Callable[[], Any], timeout: float, what: str, interval: float
         time.sleep(interval)
 
 
+def node_argv(script: Path) -> list[str]:
+    """argv running a Node test script of a served page (tests/node/page_test.mjs)
+    with a browser-like WebSocket: global in Node >= 22, behind a flag in
+    20-21, otherwise the script uses tests/graphql's ws package. Skips the
+    calling test when node is not installed."""
+    import pytest
+    node = shutil.which("node")
+    if not node:
+        pytest.skip("node is not installed (make deps installs it)")
+    flag = subprocess.run([node, "--experimental-websocket", "-e", "0"],
+                          capture_output=True, timeout=30).returncode == 0
+    return [node, *(["--experimental-websocket"] if flag else []), str(script)]
+
+
 def free_port() -> int:
     """A currently free loopback TCP port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

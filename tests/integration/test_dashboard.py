@@ -6,13 +6,12 @@ with resume, gap, lagged, stratad down and back. Loopback only."""
 import os
 import queue
 import re
-import shutil
 import subprocess
 import threading
 
 import pytest
 
-from strata_harness import REPO, SCALE, START_TIMEOUT
+from strata_harness import REPO, SCALE, START_TIMEOUT, node_argv
 
 READ_TOKEN = "dash-read-token-0123456789"
 ADMIN_TOKEN = "dash-admin-token-0123456789"
@@ -54,17 +53,6 @@ def test_page_is_public_with_tokens(strata):
     assert strata.get("/api/v1/storage/status").status == 401
 
 
-def node_argv():
-    node = shutil.which("node")
-    if not node:
-        pytest.skip("node is not installed (make deps installs it)")
-    # A browser-like WebSocket: global in Node >= 22, behind a flag in 20-21;
-    # otherwise the script uses tests/graphql's ws package.
-    flag = subprocess.run([node, "--experimental-websocket", "-e", "0"],
-                          capture_output=True, timeout=30).returncode == 0
-    return [node, *(["--experimental-websocket"] if flag else []), str(NODE_TEST)]
-
-
 @pytest.mark.parametrize("with_token", [False, True])
 def test_dashboard_script_against_a_live_frontend(strata, with_token):
     env = {}
@@ -76,7 +64,7 @@ def test_dashboard_script_against_a_live_frontend(strata, with_token):
         env["STRATA_TOKEN"] = ADMIN_TOKEN
     strata.start_stratad()
     strata.start_front(*args)
-    p = subprocess.Popen(node_argv() + [f"http://127.0.0.1:{strata.port}"],
+    p = subprocess.Popen(node_argv(NODE_TEST) + [f"http://127.0.0.1:{strata.port}"],
                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, env={**os.environ, **env})
     out = queue.Queue()

@@ -8,12 +8,11 @@ numbers match REST, a GraphQL error, a variables error, a subscription that
 receives a real event and is stopped. Loopback only."""
 import os
 import re
-import shutil
 import subprocess
 
 import pytest
 
-from strata_harness import REPO, SCALE
+from strata_harness import REPO, SCALE, node_argv
 
 READ_TOKEN = "gqlx-read-token-0123456789"
 ADMIN_TOKEN = "gqlx-admin-token-0123456789"
@@ -84,17 +83,6 @@ def test_page_is_public_with_tokens(strata):
     assert strata.request("POST", "/graphql", {"query": "{ status { pid } }"}).status == 401
 
 
-def node_argv():
-    node = shutil.which("node")
-    if not node:
-        pytest.skip("node is not installed (make deps installs it)")
-    # A browser-like WebSocket: global in Node >= 22, behind a flag in 20-21;
-    # otherwise the script uses tests/graphql's ws package.
-    flag = subprocess.run([node, "--experimental-websocket", "-e", "0"],
-                          capture_output=True, timeout=30).returncode == 0
-    return [node, *(["--experimental-websocket"] if flag else []), str(NODE_TEST)]
-
-
 @pytest.mark.parametrize("with_token", [False, True])
 def test_explorer_script_against_a_live_frontend(strata, with_token):
     env = {}
@@ -107,7 +95,7 @@ def test_explorer_script_against_a_live_frontend(strata, with_token):
     strata.start_stratad()
     strata.start_front(*args)
     try:
-        p = subprocess.run(node_argv() + [f"http://127.0.0.1:{strata.port}"],
+        p = subprocess.run(node_argv(NODE_TEST) + [f"http://127.0.0.1:{strata.port}"],
                            stdin=subprocess.DEVNULL, capture_output=True, text=True,
                            env={**os.environ, **env}, timeout=120 * SCALE)
     except subprocess.TimeoutExpired as e:

@@ -68,6 +68,14 @@ void pipeset_notify(nng_pipe p, nng_pipe_ev ev, void *arg)
 	pthread_mutex_unlock(&s->lock);
 }
 
+unsigned pipeset_count(struct pipeset *s)
+{
+	pthread_mutex_lock(&s->lock);
+	unsigned n = s->n;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
 unsigned pipeset_live(struct pipeset *s)
 {
 	pthread_mutex_lock(&s->lock);

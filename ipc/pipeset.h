@@ -47,7 +47,12 @@ void pipeset_destroy(struct pipeset *s);
 void pipeset_notify(nng_pipe p, nng_pipe_ev ev, void *arg);
 
 /* Pipes in the set that nng still has open (closed ones are pruned, which
- * can report a disconnection through on_change). */
+ * can report a disconnection through on_change). Asks nng about each pipe:
+ * for readiness checks and the redial watchdog. */
 unsigned pipeset_live(struct pipeset *s);
+
+/* Pipes in the set as notified, without asking nng (a pipe closed unnoticed
+ * counts until the next pipeset_live): for per-request checks. */
+unsigned pipeset_count(struct pipeset *s);
 
 #endif

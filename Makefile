@@ -204,5 +204,5 @@ $(BUILD)/bench/ws_driver: bench/ws_driver.c $(LIBPROTO) $(LIBIPC) $(LIBSTRATA)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIBPROTO) $(LIBIPC) $(LIBSTRATA) $(LDLIBS)
 
 .PHONY: bench-ws
-bench-ws: all $(BUILD)/bench/ws_driver $(BUILD)/bench/ws_client $(BUILD)/bench/nng_pubsub
+bench-ws: all $(BUILD)/bench/ws_driver $(BUILD)/bench/ws_client $(BUILD)/bench/nng_pubsub $(BUILD)/bench/fanout_floor
 	@bash bench/ws.sh $(BUILD)

@@ -11,6 +11,10 @@
 #   2. 1 client: the highest rate with no loss (doubling, then bisection)
 #   3. 100 clients at 2,000 events/s each
 #   4. 1,000 clients at 200 events/s each
+#   5. the floor of 4 on this machine: the same fan-out (1,000 loopback TCP
+#      connections, ~67 bursts/s of 600 bytes, epoll reader in another
+#      process) with no Strata in it (build/bench/fanout_floor), 1 and 2
+#      sending threads
 # Events come from ws_driver calling io.vectored_read on resident pages.
 # Prints the raw JSON of each run, the frontend's /api/v1/ws/stats, then a
 # table with the ratios. Environment: WS_TRIAL_S (1-client trial, default 2),
@@ -19,8 +23,8 @@ set -u
 BUILD=${1:-build}
 BUILD=$(cd "$BUILD" && pwd) || exit 1
 B=$BUILD/bench
-for x in "$BUILD/stratad" "$BUILD/strata-front" "$B/ws_client" "$B/ws_driver" "$B/nng_pubsub"; do
-	[ -x "$x" ] || { echo "ws.sh: missing $x (make all build/bench/ws_client build/bench/ws_driver build/bench/nng_pubsub)" >&2; exit 1; }
+for x in "$BUILD/stratad" "$BUILD/strata-front" "$B/ws_client" "$B/ws_driver" "$B/nng_pubsub" "$B/fanout_floor"; do
+	[ -x "$x" ] || { echo "ws.sh: missing $x (make bench-ws builds them)" >&2; exit 1; }
 done
 command -v jq >/dev/null || { echo "ws.sh: needs jq" >&2; exit 1; }
 TRIAL_S=${WS_TRIAL_S:-2}
@@ -153,6 +157,10 @@ echo "== 4. 1000 clients x 200 events/s (${SCEN_S} s)"
 run_clients 1000 200 "$SCEN_S" "$T/s1000.json"
 jq -c . "$T/s1000.json"
 ws_stats
+echo "== 5. fan-out floor: 1000 loopback TCP connections, 600-byte bursts at 67/s, no Strata (${SCEN_S} s)"
+for th in 1 2; do
+	"$B/fanout_floor" -n 1000 --bytes 600 --hz 67 --seconds "$SCEN_S" --threads $th | tee "$T/floor$th.json"
+done
 EVB=$(jq -r '.client.event_bytes | "\(.avg) (\(.min)..\(.max))"' "$T/s100.json")
 
 echo
@@ -177,6 +185,9 @@ awk -v g="$good" -v n="$NNG" 'BEGIN { r = (n > 0) ? g / n : 0;
 for s in s100 s1000; do
 	jq -r --arg s "$s" '"p99 \($s):  \(.client.lat_us.p99 / 1000) ms  (target < 5 ms: \(if .client.lat_us.p99 < 5000 then "met" else "NOT met" end))"' "$T/$s.json"
 done
+F1=$(jq .lat_us.p99 "$T/floor1.json"); F2=$(jq .lat_us.p99 "$T/floor2.json")
+FB=$(( F1 < F2 ? F1 : F2 ))
+jq -r --argjson f1 "$F1" --argjson f2 "$F2" --argjson fb "$FB" '"fan-out floor p99 (no Strata, same machine): \($f1 / 1000) ms with 1 sending thread, \($f2 / 1000) ms with 2; s1000 p99 / best floor p99 = \(.client.lat_us.p99 / $fb * 100 | round / 100)"' "$T/s1000.json"
 for s in s100 s1000; do
 	jq -r --arg s "$s" '"CPU during \($s) (\(.driver.elapsed_s) s): frontend \(.cpu_s.frontend) s, client \(.cpu_s.client) s, stratad \(.cpu_s.stratad) s; frontend \(.cpu_s.frontend * 1e6 / (.client.events + 1) | floor) us per delivered event"' "$T/$s.json"
 done

@@ -39,6 +39,8 @@ struct front_options {
 	unsigned ws_msg_rate;     /* control messages per second per client */
 	unsigned ws_max_rate;     /* events per second delivered per client (0 = no cap) */
 	unsigned ws_ping_s;       /* idle seconds before a ping; 3x without answer closes */
+	unsigned ws_send_threads; /* threads that send a burst's batches (frontend/fanout.h) */
+	unsigned ws_sndbuf;       /* SO_SNDBUF of WebSocket connections (0: the kernel's autotuning) */
 	unsigned breaker_failures; /* consecutive control failures that open the breaker */
 	unsigned breaker_probe_ms; /* probe period while open */
 	size_t max_body;          /* request body limit */

@@ -11,6 +11,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "frontend/fanout.h"
 #include "frontend/origin.h"
 #include "frontend/server.h"
 #include "ipc/cluster.h"
@@ -41,6 +42,10 @@ static const char usage[] =
 	"                      counted in a rate_limited notice (default 0 = no cap; a client may\n"
 	"                      ask for less with {\"max_rate\":N})\n"
 	"  --ws-ping-s N       ping an idle WebSocket after N s, hang up after 3N s (default 20)\n"
+	"  --ws-send-threads N threads that write a burst of events to the WebSocket clients,\n"
+	"                      each a share of them (1..16; default: online CPUs, at most 4)\n"
+	"  --ws-sndbuf BYTES   kernel send buffer of each WebSocket connection (4096..16777216;\n"
+	"                      default 0: the kernel's autotuning, up to net.ipv4.tcp_wmem's max)\n"
 	"  --breaker-failures N  consecutive control failures that open the circuit breaker (default 3)\n"
 	"  --breaker-probe-ms N  probe period while the breaker is open (default 1000)\n"
 	"  --verbose           libwebsockets notices on stderr\n"
@@ -107,6 +112,8 @@ int main(int argc, char **argv)
 		{"ws-msg-rate", required_argument, 0, 'R'},
 		{"ws-max-rate", required_argument, 0, 'M'},
 		{"ws-ping-s", required_argument, 0, 'P'},
+		{"ws-send-threads", required_argument, 0, 'W'},
+		{"ws-sndbuf", required_argument, 0, 'Z'},
 		{"breaker-failures", required_argument, 0, 'F'},
 		{"breaker-probe-ms", required_argument, 0, 'O'},
 		{"verbose", no_argument, 0, 'v'},
@@ -122,6 +129,8 @@ int main(int argc, char **argv)
 	o->ws_slow_close_ms = 10000;
 	o->ws_msg_rate = 20;
 	o->ws_ping_s = 20;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	o->ws_send_threads = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (unsigned)ncpu;
 	o->breaker_failures = 3;
 	o->breaker_probe_ms = 1000;
 	o->max_body = 8u << 20;
@@ -176,6 +185,8 @@ int main(int argc, char **argv)
 		case 'P':
 		case 'F':
 		case 'O':
+		case 'W':
+		case 'Z':
 		case 'M': {
 			static const struct { char c; const char *name; long lo, hi; } lim[] = {
 				{'B', "--ws-queue-bytes", 4096, 1L << 30},
@@ -185,6 +196,8 @@ int main(int argc, char **argv)
 				{'F', "--breaker-failures", 1, 1000},
 				{'O', "--breaker-probe-ms", 50, 600000},
 				{'M', "--ws-max-rate", 0, 10000000},
+				{'W', "--ws-send-threads", 1, FANOUT_MAX_THREADS},
+				{'Z', "--ws-sndbuf", 4096, 16 << 20},
 			};
 			size_t k = 0;
 			while (lim[k].c != c)
@@ -203,6 +216,8 @@ int main(int argc, char **argv)
 			case 'P': o->ws_ping_s = (unsigned)v; break;
 			case 'F': o->breaker_failures = (unsigned)v; break;
 			case 'M': o->ws_max_rate = (unsigned)v; break;
+			case 'W': o->ws_send_threads = (unsigned)v; break;
+			case 'Z': o->ws_sndbuf = (unsigned)v; break;
 			default: o->breaker_probe_ms = (unsigned)v; break;
 			}
 			break;

@@ -58,17 +58,20 @@
  */
 #include "frontend/ws.h"
 
+#include <errno.h>
 #include <libwebsockets.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "frontend/auth.h"
 #include "frontend/bridge.h"
 #include "frontend/ctl.h"
+#include "frontend/fanout.h"
 #include "frontend/ticket.h"
 #include "proto/event_codec.h"
 #include "strata/error.h"
@@ -93,6 +96,14 @@ struct ws_topic {
 	uint64_t duplicates, epoch_changes;
 };
 
+/* A client of ws_flush's round: its batch is at arena + off, its events'
+ * emission times are ts[ts_lo..ts_hi) of the hub. */
+struct round_client {
+	struct ws_session *s;
+	size_t off;
+	size_t ts_lo, ts_hi;
+};
+
 struct ws_hub {
 	struct ws_topic topic[STRATA_FAM_COUNT];
 	uint64_t next_id;
@@ -101,8 +112,20 @@ struct ws_hub {
 	uint64_t rate_capped;        /* events dropped by the per-client rate cap */
 	uint64_t lat[LAT_BUCKETS], lat_count, lat_max_us;
 	uint64_t direct_writes;      /* batches written from ws_flush (no poll round) */
+	uint64_t parallel_rounds;    /* ws_flush rounds sent by the fan-out threads */
+	uint64_t short_writes;       /* batches a full socket took part of (lws sends the rest) */
 	bool deferring;              /* between ws_defer and ws_flush */
 	unsigned char wbuf[LWS_PRE + WS_BATCH_MAX]; /* one batch being written */
+	/* ws_flush's round: every client's batch framed into one arena, then
+	 * sent by the fan-out threads (fanout.h) */
+	struct fanout *fanout;
+	unsigned char *arena;
+	size_t arena_cap;
+	struct fanout_job *jobs;
+	struct round_client *job_s; /* jobs[i] is job_s[i].s's batch */
+	size_t jobs_cap;
+	int64_t *ts;                /* emission times of the round's events */
+	size_t nts, ts_cap;
 };
 
 static int64_t mono_ms(void)
@@ -122,7 +145,15 @@ static int64_t wall_us(void)
 int ws_hub_create(struct front *f)
 {
 	f->hub = calloc(1, sizeof(*f->hub));
-	return f->hub ? 0 : STRATA_ENOMEM;
+	if (!f->hub)
+		return STRATA_ENOMEM;
+	unsigned threads = f->opt.ws_send_threads ? f->opt.ws_send_threads : 1;
+	int rv = fanout_create(&f->hub->fanout, threads);
+	if (rv != 0) {
+		free(f->hub);
+		f->hub = NULL;
+	}
+	return rv;
 }
 
 void ws_hub_destroy(struct front *f)
@@ -135,6 +166,11 @@ void ws_hub_destroy(struct front *f)
 			wsmsg_unref(t->held[k]);
 		free(t->held);
 	}
+	fanout_destroy(f->hub->fanout);
+	free(f->hub->arena);
+	free(f->hub->jobs);
+	free(f->hub->job_s);
+	free(f->hub->ts);
 	free(f->hub);
 	f->hub = NULL;
 }
@@ -1231,6 +1267,14 @@ int ws_on_established(struct front *f, struct lws *wsi, struct ws_session *s)
 	s->tokens_ms = mono_ms();
 	s->out_tokens = f->opt.ws_max_rate;
 	s->out_us = wall_us();
+	if (f->opt.ws_sndbuf) {
+		/* the kernel's share of what a slow client holds (its send
+		 * buffer) bounded too, not left to autotuning (up to
+		 * net.ipv4.tcp_wmem's max, 4 MiB by default) */
+		int v = (int)f->opt.ws_sndbuf;
+		if (setsockopt(lws_get_socket_fd(wsi), SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) != 0)
+			lwsl_warn("strata-front: SO_SNDBUF %d on a WebSocket: %s\n", v, strerror(errno));
+	}
 	/* ?tree=NAME or ?table=NAME: events about that object only. */
 	char frag[128];
 	for (int i = 0; i < 16; i++) {
@@ -1260,11 +1304,11 @@ int ws_on_established(struct front *f, struct lws *wsi, struct ws_session *s)
 	return 0;
 }
 
-static void record_latency(struct ws_hub *h, const struct wsmsg *m)
+/* One delivery latency: a live event emitted at emitted_us (stratad's
+ * clock) whose write returned at sent_us. */
+static void record_latency_at(struct ws_hub *h, int64_t emitted_us, int64_t sent_us)
 {
-	if (m->family < 0 || m->replayed || m->ts_us <= 0)
-		return;
-	int64_t lat = wall_us() - m->ts_us;
+	int64_t lat = sent_us - emitted_us;
 	if (lat < 0)
 		lat = 0;
 	int b = 0;
@@ -1274,6 +1318,37 @@ static void record_latency(struct ws_hub *h, const struct wsmsg *m)
 	h->lat_count++;
 	if ((uint64_t)lat > h->lat_max_us)
 		h->lat_max_us = (uint64_t)lat;
+}
+
+static bool has_latency(const struct wsmsg *m)
+{
+	return m->family >= 0 && !m->replayed && m->ts_us > 0;
+}
+
+static void record_latency(struct ws_hub *h, const struct wsmsg *m)
+{
+	if (has_latency(m))
+		record_latency_at(h, m->ts_us, wall_us());
+}
+
+/* m was framed into a batch of ws_flush's round: its latency is recorded
+ * when the batch's send returns (send_round), or now if there is no memory
+ * to remember it. */
+static void defer_latency(struct ws_hub *h, const struct wsmsg *m)
+{
+	if (!has_latency(m))
+		return;
+	if (h->nts == h->ts_cap) {
+		size_t cap = h->ts_cap ? 2 * h->ts_cap : 1024;
+		int64_t *ts = realloc(h->ts, cap * sizeof(*ts));
+		if (!ts) {
+			record_latency(h, m);
+			return;
+		}
+		h->ts = ts;
+		h->ts_cap = cap;
+	}
+	h->ts[h->nts++] = m->ts_us;
 }
 
 /* An unmasked server text frame's header for len bytes; its length. */
@@ -1307,19 +1382,20 @@ static struct wsmsg *pop(struct ws_session *s)
 }
 
 /*
- * Writes what is queued for s: the lagged notice and as many messages as fit
- * WS_BATCH_MAX, framed here (server frames are unmasked, the same bytes for
- * every client) and sent with one write — one syscall for a burst instead
- * of one per message. A message too big for a batch goes alone, framed by
- * lws. lws keeps what the socket did not take (at most one batch: nothing
- * more is written while lws holds some, see ws_flush) and calls back when
- * it has sent it. -1: the connection is broken.
+ * Frames what is queued for s into out (WS_BATCH_MAX bytes): the lagged
+ * notice, as many messages as fit, and — once the queue is empty — the
+ * rate_limited notice. Server frames are unmasked, so the bytes are the same
+ * for every client, and a burst costs one write instead of one per message.
+ * Returns the bytes framed. A head message too big for a batch alone is
+ * popped into *big instead (nothing framed): the caller writes it through
+ * lws, which frames it.
  */
-static int write_queued(struct front *f, struct lws *wsi, struct ws_session *s)
+static size_t frame_batch(struct front *f, struct ws_session *s, unsigned char *out, struct wsmsg **big,
+			  bool deferred)
 {
 	struct ws_hub *h = f->hub;
-	unsigned char *out = h->wbuf + LWS_PRE;
 	size_t used = 0;
+	*big = NULL;
 	if (s->lagged) {
 		char txt[160];
 		int n = snprintf(txt, sizeof(txt),
@@ -1334,30 +1410,24 @@ static int write_queued(struct front *f, struct lws *wsi, struct ws_session *s)
 	while (s->qcount) {
 		struct wsmsg *m = s->q[s->qhead];
 		if (used + 10 + m->len > WS_BATCH_MAX) {
-			if (used)
-				break;
-			m = pop(s);
-			int rv = lws_write(wsi, m->data + LWS_PRE, m->len, LWS_WRITE_TEXT);
-			if (rv >= 0) {
-				record_latency(h, m);
-				h->sent++;
-			}
-			wsmsg_unref(m);
-			if (rv < 0)
-				return -1;
-			break;
+			if (!used)
+				*big = pop(s);
+			return used;
 		}
 		m = pop(s);
 		used += frame_header(out + used, m->len);
 		memcpy(out + used, m->data + LWS_PRE, m->len);
 		used += m->len;
-		record_latency(h, m);
+		if (deferred)
+			defer_latency(h, m);
+		else
+			record_latency(h, m);
 		h->sent++;
 		wsmsg_unref(m);
 	}
 	char txt[160];
 	int n;
-	if (!s->qcount && s->rate_dropped &&
+	if (s->rate_dropped &&
 	    (n = snprintf(txt, sizeof(txt),
 			  "{\"message_type\":\"rate_limited\",\"data\":{\"dropped\":%llu,"
 			  "\"max_rate\":%u},\"timestamp\":%lld}",
@@ -1370,12 +1440,60 @@ static int write_queued(struct front *f, struct lws *wsi, struct ws_session *s)
 		used += (size_t)n;
 		s->rate_dropped = 0;
 	}
-	if (used && lws_write(wsi, out, used, LWS_WRITE_RAW) < (int)used)
-		return -1;
+	return used;
+}
+
+/* After a write that went out whole or that lws now holds the rest of:
+ * the slow-client clock, and a writable callback for what is left. */
+static void after_write(struct lws *wsi, struct ws_session *s)
+{
 	if (s->qcount == 0)
 		s->dropping_since_ms = 0; /* caught up */
 	if (s->qcount || s->rate_dropped)
 		lws_callback_on_writable(wsi);
+}
+
+/* A connection a write failed on: lws finds out and closes it; nothing
+ * more is queued or sent. */
+static void mark_broken(struct ws_session *s)
+{
+	s->closing = true;
+	release_queue(s);
+	lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+}
+
+/* A message over a batch, alone: lws frames and writes it. Takes big's
+ * reference. -1: the connection is broken. */
+static int write_big(struct ws_hub *h, struct lws *wsi, struct wsmsg *big)
+{
+	int rv = lws_write(wsi, big->data + LWS_PRE, big->len, LWS_WRITE_TEXT);
+	if (rv >= 0) {
+		record_latency(h, big);
+		h->sent++;
+	}
+	wsmsg_unref(big);
+	return rv < 0 ? -1 : 0;
+}
+
+/*
+ * Writes what is queued for s, one batch (frame_batch) through lws. lws
+ * keeps what the socket did not take (at most one batch: nothing more is
+ * written while lws holds some, see ws_flush) and calls back when it has
+ * sent it. -1: the connection is broken.
+ */
+static int write_queued(struct front *f, struct lws *wsi, struct ws_session *s)
+{
+	struct ws_hub *h = f->hub;
+	struct wsmsg *big;
+	unsigned char *out = h->wbuf + LWS_PRE;
+	size_t used = frame_batch(f, s, out, &big, false);
+	if (big) {
+		if (write_big(h, wsi, big) < 0)
+			return -1;
+	} else if (used && lws_write(wsi, out, used, LWS_WRITE_RAW) < (int)used) {
+		return -1;
+	}
+	after_write(wsi, s);
 	return 0;
 }
 
@@ -1394,12 +1512,84 @@ void ws_defer(struct front *f)
 	f->hub->deferring = true;
 }
 
+/* ws_flush: clients framed per round at most (the arena stays under
+ * WS_ROUND_BYTES), and fewer clients than this are sent by the service
+ * thread alone. */
+#define WS_ROUND_BYTES (4u << 20)
+#define WS_PARALLEL_MIN 64
+
+/* Sends the round's batches (fanout_send), then, on the service thread,
+ * hands lws what a socket did not take and settles each client. */
+static void send_round(struct front *f, size_t nj)
+{
+	struct ws_hub *h = f->hub;
+	for (size_t i = 0; i < nj; i++)
+		h->jobs[i].buf = h->arena + h->job_s[i].off;
+	fanout_send(h->fanout, h->jobs, nj, WS_PARALLEL_MIN);
+	if (fanout_threads(h->fanout) > 1 && nj >= WS_PARALLEL_MIN)
+		h->parallel_rounds++;
+	for (size_t i = 0; i < nj; i++) {
+		struct fanout_job *j = &h->jobs[i];
+		struct ws_session *s = h->job_s[i].s;
+		for (size_t k = h->job_s[i].ts_lo; k < h->job_s[i].ts_hi; k++)
+			record_latency_at(h, h->ts[k], j->done_us);
+		bool broken = j->err != 0;
+		if (!broken && j->sent < j->len) {
+			/* lws sends the rest when the socket drains, before
+			 * anything else on this connection */
+			size_t rest = j->len - j->sent;
+			h->short_writes++;
+			memcpy(h->wbuf + LWS_PRE, j->buf + j->sent, rest);
+			broken = lws_write(s->wsi, h->wbuf + LWS_PRE, rest, LWS_WRITE_RAW) < (int)rest;
+		}
+		if (broken)
+			mark_broken(s);
+		else
+			after_write(s->wsi, s);
+	}
+	h->nts = 0;
+}
+
+/* Room in the round for one more client's batch; 0, or -1 when memory for
+ * a round runs out (the caller sends what it has and starts a new one). */
+static int round_room(struct ws_hub *h, size_t nj, size_t off)
+{
+	if (nj == h->jobs_cap) {
+		size_t cap = h->jobs_cap ? 2 * h->jobs_cap : 256;
+		struct fanout_job *j = realloc(h->jobs, cap * sizeof(*j));
+		if (!j)
+			return -1;
+		h->jobs = j;
+		struct round_client *js = realloc(h->job_s, cap * sizeof(*js));
+		if (!js)
+			return -1;
+		h->job_s = js;
+		h->jobs_cap = cap;
+	}
+	if (off + WS_BATCH_MAX > h->arena_cap) {
+		if (h->arena_cap >= WS_ROUND_BYTES)
+			return -1;
+		size_t cap = h->arena_cap ? 2 * h->arena_cap : 256u << 10;
+		if (cap < off + WS_BATCH_MAX)
+			cap = off + WS_BATCH_MAX;
+		unsigned char *a = realloc(h->arena, cap);
+		if (!a)
+			return -1;
+		h->arena = a; /* the jobs' buf are set from their offsets in send_round */
+		h->arena_cap = cap;
+	}
+	return 0;
+}
+
 /*
  * Writes what the deferred enqueues left, straight from the service thread:
  * a burst fanned out to many clients costs one send() each instead of a
- * poll round and a writable callback each. A client whose socket still
- * holds a partial write (lws buffered it) waits for its writable callback
- * as usual, so its queue — not lws's buffer — is what grows and is bounded.
+ * poll round and a writable callback each. Every client's batch is framed
+ * into one arena, then the sends are split among the fan-out threads
+ * (--ws-send-threads, fanout.h); the service thread waits for them, so it
+ * still owns every socket. A client whose socket still holds a partial write
+ * (lws buffered it) waits for its writable callback as usual, so its queue —
+ * not lws's buffer — is what grows and is bounded.
  */
 void ws_flush(struct front *f)
 {
@@ -1407,6 +1597,7 @@ void ws_flush(struct front *f)
 	if (!h->deferring)
 		return;
 	h->deferring = false;
+	size_t nj = 0, off = 0;
 	for (struct ws_session *s = f->ws_clients; s; s = s->next) {
 		if ((!s->qcount && !s->lagged && !s->rate_dropped) || s->closing)
 			continue;
@@ -1415,13 +1606,32 @@ void ws_flush(struct front *f)
 			continue;
 		}
 		h->direct_writes++;
-		if (write_queued(f, s->wsi, s) < 0) {
-			/* broken: lws finds out and closes it; send nothing more */
-			s->closing = true;
-			release_queue(s);
-			lws_set_timeout(s->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+		if (round_room(h, nj, off) != 0) {
+			send_round(f, nj);
+			nj = off = 0;
+			if (round_room(h, nj, off) != 0) {
+				/* no memory for a round at all: this client through lws */
+				if (write_queued(f, s->wsi, s) < 0)
+					mark_broken(s);
+				continue;
+			}
 		}
+		struct wsmsg *big;
+		size_t ts_lo = h->nts;
+		size_t used = frame_batch(f, s, h->arena + off, &big, true);
+		if (big || !used) {
+			if (big && write_big(h, s->wsi, big) < 0)
+				mark_broken(s);
+			else
+				after_write(s->wsi, s);
+			continue;
+		}
+		h->jobs[nj] = (struct fanout_job){.fd = lws_get_socket_fd(s->wsi), .len = used};
+		h->job_s[nj] = (struct round_client){.s = s, .off = off, .ts_lo = ts_lo, .ts_hi = h->nts};
+		nj++;
+		off += used;
 	}
+	send_round(f, nj);
 }
 
 void ws_on_closed(struct front *f, struct ws_session *s)
@@ -1550,6 +1760,11 @@ json_t *ws_stats_json(struct front *f)
 		"bus", "connected", f->events_up, "bridge_dropped",
 		(json_int_t)(f->bridge ? bridge_dropped(f->bridge) : 0), "topics", topics,
 		"breaker", ctl_breaker_json(f));
+	if (out) /* ws_flush's fan-out threads (--ws-send-threads) */
+		json_object_set_new(out, "fanout",
+				    json_pack("{s:i, s:I, s:I}", "threads", (int)fanout_threads(h->fanout),
+					      "parallel_rounds", (json_int_t)h->parallel_rounds,
+					      "short_writes", (json_int_t)h->short_writes));
 	if (out && f->tickets) { /* WebSocket tickets (frontend/ticket.h) */
 		struct ticket_stats ts;
 		tickets_stats(f->tickets, &ts);

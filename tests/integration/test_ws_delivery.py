@@ -515,3 +515,124 @@ def test_frontend_stops_while_events_stream(hits_env):
         stop.set()
         t.join(timeout=30)
     pump.stop()
+
+
+def _read_frames(sock, buf):
+    """Complete unmasked server frames at the front of buf: (texts, rest)."""
+    out = []
+    while len(buf) >= 2:
+        n = buf[1] & 0x7F
+        hl = 2
+        if n == 126:
+            if len(buf) < 4:
+                break
+            n, hl = int.from_bytes(buf[2:4], "big"), 4
+        elif n == 127:
+            if len(buf) < 10:
+                break
+            n, hl = int.from_bytes(buf[2:10], "big"), 10
+        if len(buf) < hl + n:
+            break
+        assert buf[0] & 0x80, "a fragmented frame"
+        if buf[0] & 0x0F == 1:
+            out.append(json.loads(buf[hl:hl + n]))
+        buf = buf[hl + n:]
+    return out, buf
+
+
+def test_parallel_fanout_gives_every_client_every_event_in_order(hits_env):
+    """--ws-send-threads 3 with more clients than a round sends alone: every
+    client gets every seq once, in order, as whole frames, including one
+    with a tiny receive buffer that reads nothing until the events are out
+    and then slowly (its socket fills — --ws-sndbuf keeps the kernel from
+    absorbing it all — the fan-out hands lws the rest of a batch, and the
+    next batch must come after it)."""
+    env = hits_env
+    env.start_front("--ws-send-threads", "3", "--ws-sndbuf", "16384", "--ws-queue", "65536",
+                    "--ws-queue-bytes", str(64 << 20), "--ws-slow-close-ms", "600000")
+    ids = pages(env)
+    path = "/api/v1/ws/storage/buffer-pool"
+    n_clients = 100  # > 64: rounds go to the fan-out threads
+    socks = [raw_ws_connect(env.port, path) for _ in range(n_clients - 1)]
+    slow = raw_ws_connect(env.port, path, rcvbuf=2048)
+    socks.append(slow)
+    wait_for(lambda: ws_stats(env)["clients"]["by_stream"]["buffer-pool"] == n_clients,
+             START_TIMEOUT, "all clients registered")
+    calls, per_call = 12, 256
+    # the slow client: reads a little, pauses, in a thread, until it has all
+    slow_seqs, slow_done = [], []
+    import threading
+    generated = threading.Event()
+
+    def read_slowly():
+        # not a byte until the events are all out: its socket fills
+        generated.wait(timeout=120 * SCALE)
+        buf = b""
+        want = calls * per_call
+        deadline = time.monotonic() + 90 * SCALE
+        slow.settimeout(1.0)
+        hits = 0
+        while hits < want and time.monotonic() < deadline:
+            try:
+                chunk = slow.recv(1024)
+            except socket.timeout:
+                continue
+            if not chunk:
+                break
+            msgs, buf = _read_frames(slow, buf + chunk)
+            for m in msgs:
+                assert m.get("message_type") not in ("lagged", "gap"), m
+                if event_seq(m) is not None:
+                    slow_seqs.append(m["seq"])
+                    hits += "PageHit" in m["data"]
+            time.sleep(0.002)
+        slow_done.append(True)
+
+    t = threading.Thread(target=read_slowly)
+    t.start()
+    try:
+        generate_hits(env, ids, calls, per_call)
+    finally:
+        generated.set()
+    # everyone else reads at full speed, concurrently
+    import selectors
+    sel = selectors.DefaultSelector()
+    state = {}
+    for s in socks[:-1]:
+        s.setblocking(False)
+        sel.register(s, selectors.EVENT_READ)
+        state[s] = [b"", [], 0]
+    deadline = time.monotonic() + 60 * SCALE
+    pending = set(socks[:-1])
+    while pending:
+        assert time.monotonic() < deadline, f"{len(pending)} clients short of events"
+        for key, _ in sel.select(timeout=1.0):
+            s = key.fileobj
+            chunk = s.recv(1 << 16)
+            assert chunk, "a client was closed"
+            st = state[s]
+            msgs, st[0] = _read_frames(s, st[0] + chunk)
+            for m in msgs:
+                assert m.get("message_type") not in ("lagged", "gap"), m
+                if event_seq(m) is not None:
+                    st[1].append(m["seq"])
+                    st[2] += "PageHit" in m["data"]
+            if st[2] >= calls * per_call:
+                pending.discard(s)
+    t.join(timeout=120 * SCALE)
+    assert slow_done, "the slow reader did not finish"
+    # consecutive seqs with every PageHit: each client got each event once, in order
+    for s in socks[:-1]:
+        seqs = state[s][1]
+        assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a client's seqs are not consecutive"
+    assert slow_seqs == list(range(slow_seqs[0], slow_seqs[0] + len(slow_seqs))), \
+        "the slow client's seqs are not consecutive (a batch's rest came out of order)"
+    st = ws_stats(env)
+    assert st["fanout"]["threads"] == 3, st["fanout"]
+    assert st["fanout"]["parallel_rounds"] > 0, st["fanout"]
+    assert st["messages_dropped"] == 0, st
+    # the slow client's small buffers filled: a batch was cut and its rest
+    # went through lws (the seqs above show it came out whole and in order)
+    assert st["fanout"]["short_writes"] > 0, st["fanout"]
+    for s in socks:
+        s.close()

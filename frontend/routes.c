@@ -192,6 +192,12 @@ static void local_metrics(struct front *f, const struct route_req *rq, int *stat
 	       "# HELP strata_ws_queue_bytes bytes queued for all clients\n"
 	       "# TYPE strata_ws_queue_bytes gauge\nstrata_ws_queue_bytes %lld\n",
 	       jint(st, "queues", "depth_total"), jint(st, "queues", "bytes_total"));
+	metric(&b, &len, &cap,
+	       "# HELP strata_ws_send_threads threads that send a burst to the WebSocket clients\n"
+	       "# TYPE strata_ws_send_threads gauge\nstrata_ws_send_threads %lld\n"
+	       "# HELP strata_ws_short_writes_total batches a full client socket took only part of\n"
+	       "# TYPE strata_ws_short_writes_total counter\nstrata_ws_short_writes_total %lld\n",
+	       jint(st, "fanout", "threads"), jint(st, "fanout", "short_writes"));
 	metric(&b, &len, &cap, "# HELP strata_bus_gaps_repaired_total bus seq gaps repaired with events.replay\n"
 			       "# TYPE strata_bus_gaps_repaired_total counter\n");
 	json_object_foreach(json_object_get(json_object_get(st, "bus"), "topics"), k, v)

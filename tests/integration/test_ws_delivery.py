@@ -634,5 +634,11 @@ def test_parallel_fanout_gives_every_client_every_event_in_order(hits_env):
     # the slow client's small buffers filled: a batch was cut and its rest
     # went through lws (the seqs above show it came out whole and in order)
     assert st["fanout"]["short_writes"] > 0, st["fanout"]
+    with urllib.request.urlopen(env.url("/metrics"), timeout=10) as resp:
+        text = resp.read().decode()
+    metrics = dict(l.split() for l in text.splitlines() if l.startswith(("strata_ws_send_threads ",
+                                                                         "strata_ws_short_writes_total ")))
+    assert metrics.get("strata_ws_send_threads") == "3", metrics
+    assert int(metrics.get("strata_ws_short_writes_total", "0")) >= st["fanout"]["short_writes"], metrics
     for s in socks:
         s.close()

@@ -18,7 +18,8 @@
 # Events come from ws_driver calling io.vectored_read on resident pages.
 # Prints the raw JSON of each run, the frontend's /api/v1/ws/stats, then a
 # table with the ratios. Environment: WS_TRIAL_S (1-client trial, default 2),
-# WS_SCEN_S (scenarios 3-4, default 5), WS_IDLE_N (default 1000).
+# WS_SCEN_S (scenarios 3-4, default 5), WS_IDLE_N (default 1000), WS_FRONT_OPTS
+# (more strata-front options, e.g. "--ws-send-threads 1").
 set -u
 BUILD=${1:-build}
 BUILD=$(cd "$BUILD" && pwd) || exit 1
@@ -60,7 +61,8 @@ CTL=ipc://$T/d/ctl.sock
 "$BUILD/stratad" --data "$T/d" --sample-every 1 --rare-limit 0 >"$T/stratad.log" 2>&1 &
 SD_PID=$!
 for _ in $(seq 100); do [ -S "$T/d/ctl.sock" ] && break; sleep 0.05; done
-"$BUILD/strata-front" --data "$T/d" --listen "127.0.0.1:$PORT" >"$T/front.log" 2>&1 &
+# shellcheck disable=SC2086 # WS_FRONT_OPTS: more strata-front options, split on spaces
+"$BUILD/strata-front" --data "$T/d" --listen "127.0.0.1:$PORT" ${WS_FRONT_OPTS:-} >"$T/front.log" 2>&1 &
 FR_PID=$!
 for _ in $(seq 100); do curl -sf "$URL/api/v1/ws/stats" >/dev/null && break; sleep 0.05; done
 curl -sf "$URL/api/v1/ws/stats" >/dev/null || { echo "ws.sh: strata-front did not come up" >&2; cat "$T"/*.log >&2; exit 1; }
@@ -107,7 +109,7 @@ lossless() {
 ws_stats() { curl -sf "$URL/api/v1/ws/stats" | jq -c '{sent: .messages_sent, dropped: .messages_dropped,
 	lagged_notices, closed_slow, bridge_dropped: .bus.bridge_dropped,
 	bus_seqs_lost: .bus.topics["buffer-pool"].seqs_lost, bus_gaps_repaired: .bus.topics["buffer-pool"].gaps_repaired,
-	latency_us: {count: .latency_us.count, p50: .latency_us.p50, p99: .latency_us.p99, max: .latency_us.max}}'; }
+	latency_us: {count: .latency_us.count, p50: .latency_us.p50, p99: .latency_us.p99, max: .latency_us.max}, fanout}'; }
 
 echo "== strata-front on 127.0.0.1:$PORT, stratad data $T/d, pages $FIRST..$((FIRST + NPAGES - 1))"
 

@@ -11,6 +11,8 @@
 #   2. 1 client: the highest rate with no loss (doubling, then bisection)
 #   3. 100 clients at 2,000 events/s each
 #   4. 1,000 clients at 200 events/s each
+#   4u. the same over a Unix socket (a second frontend, --listen unix:PATH:
+#      the hop from a proxy on the same host)
 #   5. the floor of 4 on this machine: the same fan-out (1,000 loopback TCP
 #      connections, ~67 bursts/s of 600 bytes, epoll reader in another
 #      process) with no Strata in it (build/bench/fanout_floor), 1 and 2
@@ -34,11 +36,11 @@ IDLE_N=${WS_IDLE_N:-1000}
 ulimit -n 8192 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 
 T=$(mktemp -d /tmp/strata-wsbench.XXXXXX)
-SD_PID= FR_PID= CL_PID=
+SD_PID= FR_PID= FU_PID= CL_PID=
 cleanup() {
-	for p in $CL_PID $FR_PID $SD_PID; do kill "$p" 2>/dev/null; done
+	for p in $CL_PID $FU_PID $FR_PID $SD_PID; do kill "$p" 2>/dev/null; done
 	# nothing may outlive the bench: 5 s after SIGTERM, SIGKILL (and say so)
-	for p in $CL_PID $FR_PID $SD_PID; do
+	for p in $CL_PID $FU_PID $FR_PID $SD_PID; do
 		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
 		kill -0 "$p" 2>/dev/null && { echo "ws.sh: pid $p ignored SIGTERM for 5 s; SIGKILL" >&2; kill -9 "$p"; }
 		wait "$p" 2>/dev/null
@@ -74,10 +76,14 @@ FIRST=$(jq -r .first <<<"$ALLOC")
 emit_dropped() { curl -sf "$URL/api/v1/storage/status" | jq '.event_counts["buffer-pool"].dropped'; }
 
 # run_clients N RATE SECONDS OUT: N clients, the driver at RATE events/s.
+# CONN (ws_client's connection options) and FRONT (the frontend's pid) say
+# which frontend: the TCP one unless set.
+CONN="--port $PORT" FRONT=
 run_clients() {
-	local n=$1 rate=$2 secs=$3 out=$4
+	local n=$1 rate=$2 secs=$3 out=$4 FR_PID=${FRONT:-$FR_PID}
 	rm -f "$T/ready"
-	"$B/ws_client" --port "$PORT" -n "$n" --ready-file "$T/ready" --max-s 120 >"$out.client" &
+	# shellcheck disable=SC2086
+	"$B/ws_client" $CONN -n "$n" --ready-file "$T/ready" --max-s 120 >"$out.client" &
 	CL_PID=$!
 	for _ in $(seq 600); do [ -s "$T/ready" ] && break; sleep 0.05; done
 	sleep 0.3
@@ -159,6 +165,13 @@ echo "== 4. 1000 clients x 200 events/s (${SCEN_S} s)"
 run_clients 1000 200 "$SCEN_S" "$T/s1000.json"
 jq -c . "$T/s1000.json"
 ws_stats
+echo "== 4u. 1000 clients x 200 events/s over a Unix socket (a second strata-front, --listen unix:; ${SCEN_S} s)"
+"$BUILD/strata-front" --data "$T/d" --listen "unix:$T/front.sock" ${WS_FRONT_OPTS:-} >"$T/front-unix.log" 2>&1 &
+FU_PID=$!
+for _ in $(seq 100); do curl -sf --unix-socket "$T/front.sock" http://x/readyz >/dev/null && break; sleep 0.05; done
+CONN="--unix $T/front.sock" FRONT=$FU_PID run_clients 1000 200 "$SCEN_S" "$T/s1000u.json"
+jq -c . "$T/s1000u.json"
+kill $FU_PID; wait $FU_PID 2>/dev/null; FU_PID=
 echo "== 5. fan-out floor: 1000 loopback TCP connections, 600-byte bursts at 67/s, no Strata (${SCEN_S} s)"
 for th in 1 2; do
 	"$B/fanout_floor" -n 1000 --bytes 600 --hz 67 --seconds "$SCEN_S" --threads $th | tee "$T/floor$th.json"
@@ -180,11 +193,12 @@ row() { # name file
 if [ -n "$best" ]; then row "1 client @ $good ev/s" "$best"; else echo "1 client: no lossless rate found (lowest tried $rate ev/s)"; fi
 row "100 clients x 2000 ev/s" "$T/s100.json"
 row "1000 clients x 200 ev/s" "$T/s1000.json"
+row "1000 x 200 ev/s, unix socket" "$T/s1000u.json"
 echo
 echo "raw nng pub/sub lossless (200 B, ipc://, same run): $NNG msg/s"
 awk -v g="$good" -v n="$NNG" 'BEGIN { r = (n > 0) ? g / n : 0;
 	printf "1 client lossless / raw nng:  %.2f  (target >= 0.70: %s)\n", r, (r >= 0.7) ? "met" : "NOT met" }'
-for s in s100 s1000; do
+for s in s100 s1000 s1000u; do
 	jq -r --arg s "$s" '"p99 \($s):  \(.client.lat_us.p99 / 1000) ms  (target < 5 ms: \(if .client.lat_us.p99 < 5000 then "met" else "NOT met" end))"' "$T/$s.json"
 done
 F1=$(jq .lat_us.p99 "$T/floor1.json"); F2=$(jq .lat_us.p99 "$T/floor2.json")

@@ -2,8 +2,12 @@
  * bench/ws_client.c — N WebSocket clients in one process on one epoll loop,
  * for the event-streaming benchmark (bench/ws.sh, bench/README-ws.md).
  *
- *   ws_client --port P [--host 127.0.0.1] [--path /api/v1/ws/storage/buffer-pool]
+ *   ws_client (--port P [--host 127.0.0.1] | --unix PATH)
+ *             [--path /api/v1/ws/storage/buffer-pool]
  *             [-n N] [--ready-file F] [--drain-ms 300] [--max-s 120]
+ *
+ * --unix: connect to strata-front --listen unix:PATH instead of TCP (the hop
+ * from a proxy on the same host).
  *
  * Opens N connections (at most 128 handshakes in flight), touches
  * --ready-file once every handshake is done, then reads until SIGUSR1 or
@@ -37,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/un.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -295,19 +300,30 @@ static bool parse_frames(struct conn *c, int64_t rx_us)
 
 static const char *g_host = "127.0.0.1", *g_path = "/api/v1/ws/storage/buffer-pool";
 static int g_port;
+static const char *g_unix;
 
 static int start_connect(struct conn *c, int ep)
 {
-	c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	c->fd = socket(g_unix ? AF_UNIX : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (c->fd < 0)
 		return -1;
-	int one = 1;
-	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
-	if (inet_pton(AF_INET, g_host, &sa.sin_addr) != 1)
-		return -1;
-	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS)
-		return -1;
+	if (g_unix) {
+		struct sockaddr_un su = {.sun_family = AF_UNIX};
+		if (strlen(g_unix) >= sizeof(su.sun_path))
+			return -1;
+		memcpy(su.sun_path, g_unix, strlen(g_unix) + 1);
+		/* a full backlog is EAGAIN here: counted as a failed connection */
+		if (connect(c->fd, (struct sockaddr *)&su, sizeof(su)) != 0 && errno != EINPROGRESS)
+			return -1;
+	} else {
+		int one = 1;
+		setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)g_port)};
+		if (inet_pton(AF_INET, g_host, &sa.sin_addr) != 1)
+			return -1;
+		if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 && errno != EINPROGRESS)
+			return -1;
+	}
 	c->st = C_CONNECTING;
 	struct epoll_event ev = {.events = EPOLLOUT | EPOLLIN, .data.ptr = c};
 	return epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev);
@@ -350,6 +366,8 @@ int main(int argc, char **argv)
 			g_port = atoi(v);
 		else if (!strcmp(a, "--host"))
 			g_host = v;
+		else if (!strcmp(a, "--unix"))
+			g_unix = v;
 		else if (!strcmp(a, "--path"))
 			g_path = v;
 		else if (!strcmp(a, "-n"))
@@ -365,8 +383,8 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (g_port <= 0 || n <= 0) {
-		fprintf(stderr, "usage: ws_client --port P [--host H] [--path PATH] [-n N] "
+	if ((g_port <= 0 && !g_unix) || n <= 0) {
+		fprintf(stderr, "usage: ws_client (--port P [--host H] | --unix PATH) [--path PATH] [-n N] "
 				"[--ready-file F] [--drain-ms MS] [--max-s S]\n");
 		return 2;
 	}

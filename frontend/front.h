@@ -28,8 +28,10 @@ struct gql_service;
 struct front_options {
 	char ctl_url[4200];
 	char events_url[4200];
-	char listen_host[256];
+	char listen_host[256];    /* host, or the socket's path with listen_unix */
 	int listen_port;
+	bool listen_unix;         /* --listen unix:PATH: a Unix socket (local, like loopback) */
+	bool listen_local;        /* loopback or a Unix socket: only this host can connect */
 	int timeout_ms;           /* control request timeout */
 	char token_file[4096];    /* "" = no auth (loopback only) */
 	char cluster_token_file[4096]; /* stratad's cluster token ("" = none: ipc:// only) */
@@ -82,6 +84,7 @@ struct front {
 	lws_sorted_usec_list_t tick;   /* the service thread's 250 ms timer */
 	lws_retry_bo_t idle_policy;    /* WebSocket ping / idle hang-up */
 	struct gql_service *gql;  /* GraphQL (frontend/graphql/gql_server.h) */
+	bool unix_bound;          /* made the --listen unix: socket file (unlinked at stop) */
 	volatile int interrupted; /* set by the signal handler */
 };
 

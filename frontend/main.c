@@ -24,7 +24,9 @@ static const char usage[] =
 	"  --ctl URL           stratad control endpoint (default ipc://./var/strata/ctl.sock, absolute)\n"
 	"  --events URL        stratad event endpoint (default ipc://./var/strata/events.sock, absolute)\n"
 	"  --data DIR          derive both endpoints from stratad's data dir\n"
-	"  --listen HOST:PORT  where to serve HTTP and WebSocket (default 127.0.0.1:8080)\n"
+	"  --listen HOST:PORT  where to serve HTTP and WebSocket (default 127.0.0.1:8080);\n"
+	"                      unix:PATH for a Unix socket (e.g. behind nginx on the same host;\n"
+	"                      local like loopback; a stale socket file is replaced, a live one refused)\n"
 	"  --token-file FILE   bearer tokens, one 'TOKEN ROLE' per line (role: read|write|admin);\n"
 	"                      required when listening beyond loopback\n"
 	"  --allow-origin ORIGIN  a browser origin allowed to call this frontend (CORS and\n"
@@ -43,7 +45,7 @@ static const char usage[] =
 	"                      ask for less with {\"max_rate\":N})\n"
 	"  --ws-ping-s N       ping an idle WebSocket after N s, hang up after 3N s (default 20)\n"
 	"  --ws-send-threads N threads that write a burst of events to the WebSocket clients,\n"
-	"                      each a share of them (1..16; default: online CPUs, at most 4)\n"
+	"                      each a share of them (1..16; default: half the online CPUs, 1..4)\n"
 	"  --ws-sndbuf BYTES   kernel send buffer of each WebSocket connection (4096..16777216;\n"
 	"                      default 0: the kernel's autotuning, up to net.ipv4.tcp_wmem's max)\n"
 	"  --breaker-failures N  consecutive control failures that open the circuit breaker (default 3)\n"
@@ -61,6 +63,17 @@ static void on_signal(int sig)
 
 static int parse_listen(const char *s, struct front_options *o)
 {
+	if (strncmp(s, "unix:", 5) == 0) {
+		/* sun_path holds 108 bytes with the NUL; '@' = Linux's abstract namespace */
+		size_t pl = strlen(s + 5);
+		if (pl == 0 || pl >= 108 || pl >= sizeof(o->listen_host) || (s[5] == '@' && pl == 1))
+			return -1;
+		memcpy(o->listen_host, s + 5, pl + 1);
+		o->listen_port = 0;
+		o->listen_unix = true;
+		return 0;
+	}
+	o->listen_unix = false;
 	const char *colon = strrchr(s, ':');
 	if (!colon || colon == s || !colon[1])
 		return -1;
@@ -129,8 +142,10 @@ int main(int argc, char **argv)
 	o->ws_slow_close_ms = 10000;
 	o->ws_msg_rate = 20;
 	o->ws_ping_s = 20;
+	/* half the cores, 1..4: the kernel's receive side of each send runs on
+	 * the sending thread's core, and the rest of the machine needs some */
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	o->ws_send_threads = ncpu < 1 ? 1 : ncpu > 4 ? 4 : (unsigned)ncpu;
+	o->ws_send_threads = ncpu < 4 ? 1 : ncpu >= 8 ? 4 : (unsigned)(ncpu / 2);
 	o->breaker_failures = 3;
 	o->breaker_probe_ms = 1000;
 	o->max_body = 8u << 20;
@@ -149,7 +164,8 @@ int main(int argc, char **argv)
 			break;
 		case 'l':
 			if (parse_listen(optarg, o) != 0) {
-				fprintf(stderr, "strata-front: --listen %s: expected HOST:PORT\n", optarg);
+				fprintf(stderr, "strata-front: --listen %s: expected HOST:PORT or unix:PATH "
+						"(PATH under 108 bytes)\n", optarg);
 				return 2;
 			}
 			break;
@@ -274,8 +290,12 @@ int main(int argc, char **argv)
 		front_stop(&front);
 		return 1;
 	}
-	printf("strata-front: http://%s:%d/ (control %s, events %s)\n", o->listen_host,
-	       o->listen_port, o->ctl_url, o->events_url);
+	if (o->listen_unix)
+		printf("strata-front: http over unix:%s (control %s, events %s)\n", o->listen_host,
+		       o->ctl_url, o->events_url);
+	else
+		printf("strata-front: http://%s:%d/ (control %s, events %s)\n", o->listen_host,
+		       o->listen_port, o->ctl_url, o->events_url);
 	fflush(stdout);
 	front_run(&front);
 	front_stop(&front);

@@ -224,7 +224,7 @@ static enum origin_verdict check(const struct front *f, struct lws *wsi, char *o
 		snprintf(msg, msglen, "the Origin header is over %d bytes", ORIGIN_MAX);
 		return ORIGIN_REFUSED;
 	}
-	bool loopback = origin_host_is_loopback(f->opt.listen_host);
+	bool loopback = f->opt.listen_local;
 	enum origin_verdict v = origin_decide(&f->opt.allow_origin, loopback,
 					      has_origin ? origin : NULL, has_host ? host : NULL);
 	const struct origin_list *l = &f->opt.allow_origin;

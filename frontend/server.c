@@ -8,10 +8,15 @@
  */
 #include "frontend/server.h"
 
+#include <errno.h>
 #include <libwebsockets.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "frontend/bridge.h"
 #include "frontend/ctl.h"
@@ -161,10 +166,60 @@ static void on_tick(lws_sorted_usec_list_t *sul)
 	lws_sul_schedule(f->ctx, 0, &f->tick, on_tick, LWS_US_PER_SEC / 4);
 }
 
+/*
+ * Whether a Unix socket can be made at path: nothing there, or a socket
+ * nobody listens on (a crashed frontend's; lws unlinks it before binding).
+ * A live socket — another frontend — or any other file is refused: lws
+ * would unlink it and take its place silently.
+ */
+static int unix_path_free(const char *path, char *err, size_t errlen)
+{
+	if (path[0] == '@')
+		return 0; /* abstract: bind itself refuses a name in use */
+	struct stat st;
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		snprintf(err, errlen, "cannot listen on unix:%s: %s", path, strerror(errno));
+		return STRATA_EIO;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errlen, "cannot listen on unix:%s: the path exists and is not a socket", path);
+		return STRATA_ECONFLICT;
+	}
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot listen on unix:%s: socket: %s", path, strerror(errno));
+		return STRATA_EIO;
+	}
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	size_t pl = strlen(path);
+	if (pl >= sizeof(sa.sun_path)) {
+		close(fd);
+		snprintf(err, errlen, "cannot listen on unix:%.200s: the path is over %zu bytes", path,
+			 sizeof(sa.sun_path) - 1);
+		return STRATA_EBAD_REQUEST;
+	}
+	memcpy(sa.sun_path, path, pl + 1);
+	int rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	int e = errno;
+	close(fd);
+	if (rc == 0) {
+		snprintf(err, errlen, "cannot listen on unix:%s: another process is listening there", path);
+		return STRATA_ECONFLICT;
+	}
+	if (e != ECONNREFUSED) {
+		snprintf(err, errlen, "cannot listen on unix:%s: %s", path, strerror(e));
+		return STRATA_EIO;
+	}
+	return 0; /* stale */
+}
+
 int front_start(struct front *f, char *err, size_t errlen)
 {
 	int rv;
-	if (!f->opt.token_file[0] && !origin_host_is_loopback(f->opt.listen_host)) {
+	f->opt.listen_local = f->opt.listen_unix || origin_host_is_loopback(f->opt.listen_host);
+	if (!f->opt.token_file[0] && !f->opt.listen_local) {
 		snprintf(err, errlen,
 			 "listening on %s (beyond loopback) needs --token-file: refusing to serve "
 			 "storage without authentication",
@@ -189,14 +244,19 @@ int front_start(struct front *f, char *err, size_t errlen)
 			       on_bus_connection, f, err, errlen)) != 0)
 		return rv;
 
+	if (f->opt.listen_unix && (rv = unix_path_free(f->opt.listen_host, err, errlen)) != 0)
+		return rv;
 	struct lws_context_creation_info info;
 	memset(&info, 0, sizeof(info));
 	info.port = f->opt.listen_port;
 	info.iface = f->opt.listen_host;
+	if (f->opt.listen_unix)
+		info.options |= LWS_SERVER_OPTION_UNIX_SOCK; /* port 0: iface is the path */
 	info.protocols = protocols;
 	info.mounts = &mount_all;
 	info.user = f;
-	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8 | LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+	info.options |= LWS_SERVER_OPTION_VALIDATE_UTF8 |
+			LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
 	info.timeout_secs = 30;
 	info.keepalive_timeout = 30;
 	/* WebSocket keepalive: a ping after ws_ping_s idle seconds, hang up
@@ -206,10 +266,15 @@ int front_start(struct front *f, char *err, size_t errlen)
 	info.retry_and_idle_policy = &f->idle_policy;
 	f->ctx = lws_create_context(&info);
 	if (!f->ctx) {
-		snprintf(err, errlen, "cannot listen on %s:%d (in use, or a bad address)",
-			 f->opt.listen_host, f->opt.listen_port);
+		if (f->opt.listen_unix)
+			snprintf(err, errlen, "cannot listen on unix:%s (its directory missing or not writable?)",
+				 f->opt.listen_host);
+		else
+			snprintf(err, errlen, "cannot listen on %s:%d (in use, or a bad address)",
+				 f->opt.listen_host, f->opt.listen_port);
 		return STRATA_EIO;
 	}
+	f->unix_bound = f->opt.listen_unix && f->opt.listen_host[0] != '@';
 	bridge_set_context(f->bridge, f->ctx);
 	lws_sul_schedule(f->ctx, 0, &f->tick, on_tick, LWS_US_PER_SEC / 4);
 	if ((rv = gql_start(f, err, errlen)) != 0) /* GraphQL hook */
@@ -238,6 +303,11 @@ void front_stop(struct front *f)
 		lws_context_destroy(f->ctx);
 	}
 	f->ctx = NULL;
+	if (f->unix_bound) { /* the socket file this frontend made */
+		if (unlink(f->opt.listen_host) != 0 && errno != ENOENT)
+			fprintf(stderr, "strata-front: unlink %s: %s\n", f->opt.listen_host, strerror(errno));
+		f->unix_bound = false;
+	}
 	ipc_sub_close(f->sub);
 	ipc_client_close(f->ctl);
 	f->ctl = NULL;

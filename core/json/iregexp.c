@@ -783,10 +783,12 @@ int iregexp_match(const struct iregexp *re, const char *text, size_t len, bool w
 	add_state(&s, &cl, 0);
 	for (size_t pos = 0;;) {
 		/* charged per code point: one step's work is at most the
-		 * program's states and their class items */
-		if ((rv = jbudget_charge(budget, s.work)) != 0)
+		 * program's states and their class items; JBUDGET_REGEX_STEPS
+		 * of them make a unit, the remainder carries over */
+		uint64_t units = s.work / JBUDGET_REGEX_STEPS;
+		if ((rv = jbudget_charge(budget, units)) != 0)
 			break;
-		s.work = 0;
+		s.work -= units * JBUDGET_REGEX_STEPS;
 		if (s.matched && (!whole || pos == len)) {
 			rv = 1;
 			break;

@@ -59,7 +59,8 @@ size_t iregexp_size(const struct iregexp *re);
  * Whether re matches text s[0..len) (UTF-8): all of it when whole is true
  * (RFC 9535 match()), some substring of it otherwise (search()).
  * The work is charged to budget (core/json/jbudget.h; NULL: unlimited): for
- * each input code point, the states and class items it touches.
+ * each input code point, the states and class items it touches (one unit
+ * per JBUDGET_REGEX_STEPS of them).
  * Returns 1 (matches), 0 (does not, or s is not valid UTF-8),
  * STRATA_EPATH_TOO_EXPENSIVE (the budget ran out before an answer) or
  * STRATA_ENOMEM (the per-call state could not be allocated).

@@ -15,8 +15,9 @@
  *   +1 per 16 bytes of a member name looked up, a string compared or a
  *     string measured by length();
  *   a regex: pattern bytes + compiled instructions for each compilation of
- *     a pattern taken from the document, and for each input code point the
- *     automaton states and class items it touches.
+ *     a pattern taken from the document, and one unit per
+ *     JBUDGET_REGEX_STEPS automaton states and class items the input code
+ *     points touch (a step costs a few nanoseconds, a node visit tens).
  * The cost of a path on a document is deterministic: the same path on the
  * same document always spends the same units.
  *
@@ -33,13 +34,15 @@
 
 #include "strata/error.h"
 
-/* 20 million units: 0.05 to 2 s of one core, the slowest being node
- * visits of descendant queries (50-100 ns a unit on a loaded 2-core VM);
- * regex steps run at 1-5 ns a unit. Ordinary paths spend a few units per
- * node they touch: `$..*` on a document of a million nodes about 3 M. */
+/* 20 million units: up to about 1.5 s of one core, the slowest being node
+ * visits of descendant queries (50-80 ns a unit on a loaded 2-core VM;
+ * regex steps, long strings and document patterns 5-40 ns a unit).
+ * Ordinary paths spend a few units per node they touch: `$..*` on a
+ * document of a million nodes about 3 M. */
 #define JBUDGET_DEFAULT 20000000ULL
 #define JBUDGET_MIN 1000ULL
 #define JBUDGET_MAX 100000000000ULL
+#define JBUDGET_REGEX_STEPS 16 /* regex states touched per unit */
 
 struct jbudget {
 	uint64_t limit; /* units this budget allows */

@@ -110,4 +110,4 @@ def test_budget_option_is_checked(strata):
     p = subprocess.run([*strata.stratad_argv("--json-path-budget", "5")], capture_output=True,
                        text=True, timeout=HTTP_TIMEOUT)
     assert p.returncode == 2, p
-    assert "--json-path-budget" in p.stderr, p.stderr
+    assert "--json-path-budget 5: expected an integer in 1000.." in p.stderr, p.stderr

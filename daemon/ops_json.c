@@ -8,11 +8,18 @@
  * checked against the tablespace's quota and accounted. The "tablespace"
  * of every answer is where the files are (the current name of that
  * tablespace), found from the link.
+ *
+ * JSONPath work budget (core/json/jbudget.h): each request that evaluates
+ * paths gets one budget of --json-path-budget units, shared by everything
+ * it evaluates (every document of json.agg and of a json.query scan); index
+ * paths get that many units per document put or indexed (jstore.h).
+ * Over it: path_too_expensive (HTTP 422), the message naming the limit.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json/jbudget.h"
 #include "core/json/jdoc.h"
 #include "core/json/jstore.h"
 #include "daemon/args.h"
@@ -30,7 +37,10 @@ static int json_open(struct stratad *d, char *err, size_t errlen)
 {
 	char dir[4200];
 	snprintf(dir, sizeof(dir), "%s/json", d->data_dir);
-	return jstore_open(&d->json, dir, err, errlen);
+	int rv = jstore_open(&d->json, dir, err, errlen);
+	if (!rv)
+		jstore_set_index_budget(d->json, d->opt.json_path_budget);
+	return rv;
 }
 
 static int json_close(struct stratad *d)
@@ -59,6 +69,21 @@ static int arg_path(const json_t *args, const char *name, bool required, const c
 	return arg_str(args, name, required, "$", PATH_ARG_MAX, out, msg, msglen);
 }
 
+/* One request's budget. */
+static struct jbudget request_budget(const struct stratad *d)
+{
+	return jbudget_make(d->opt.json_path_budget);
+}
+
+/* Points a client over the budget at the setting. */
+static int budget_err(int rv, char *msg, size_t msglen)
+{
+	size_t n = strlen(msg);
+	if (rv == STRATA_EPATH_TOO_EXPENSIVE && n + 1 < msglen)
+		snprintf(msg + n, msglen - n, " (stratad --json-path-budget)");
+	return rv;
+}
+
 static int wrap_result(json_t *v, json_t **result)
 {
 	*result = json_pack("{s:o}", "result", v ? v : json_null());
@@ -85,7 +110,7 @@ static int op_parse(struct stratad *d, const json_t *args, json_t **result, char
 static int op_extract(struct stratad *d, const json_t *args, json_t **result, char *msg,
 		      size_t msglen)
 {
-	(void)d;
+	struct jbudget b = request_budget(d);
 	json_t *doc, *v;
 	const char *path;
 	bool all;
@@ -93,15 +118,15 @@ static int op_extract(struct stratad *d, const json_t *args, json_t **result, ch
 	if ((rv = arg_value(args, "json", &doc, msg, msglen)) ||
 	    (rv = arg_path(args, "path", true, &path, msg, msglen)) ||
 	    (rv = arg_bool(args, "all", true, &all, msg, msglen)) ||
-	    (rv = jdoc_extract(doc, path, all, &v, msg, msglen)))
-		return rv;
+	    (rv = jdoc_extract(doc, path, all, &b, &v, msg, msglen)))
+		return budget_err(rv, msg, msglen);
 	return wrap_result(v, result);
 }
 
 static int op_set(struct stratad *d, const json_t *args, json_t **result, char *msg,
 		  size_t msglen)
 {
-	(void)d;
+	struct jbudget b = request_budget(d);
 	json_t *doc, *value, *v;
 	const char *path;
 	size_t matched;
@@ -109,8 +134,8 @@ static int op_set(struct stratad *d, const json_t *args, json_t **result, char *
 	if ((rv = arg_value(args, "json", &doc, msg, msglen)) ||
 	    (rv = arg_path(args, "path", true, &path, msg, msglen)) ||
 	    (rv = arg_value(args, "value", &value, msg, msglen)) ||
-	    (rv = jdoc_set(doc, path, value, &v, &matched, msg, msglen)))
-		return rv;
+	    (rv = jdoc_set(doc, path, value, &b, &v, &matched, msg, msglen)))
+		return budget_err(rv, msg, msglen);
 	*result = json_pack("{s:o, s:I}", "result", v, "matched", (json_int_t)matched);
 	return *result ? 0 : STRATA_ENOMEM;
 }
@@ -118,15 +143,15 @@ static int op_set(struct stratad *d, const json_t *args, json_t **result, char *
 static int op_delete(struct stratad *d, const json_t *args, json_t **result, char *msg,
 		     size_t msglen)
 {
-	(void)d;
+	struct jbudget b = request_budget(d);
 	json_t *doc, *v;
 	const char *path;
 	size_t removed;
 	int rv;
 	if ((rv = arg_value(args, "json", &doc, msg, msglen)) ||
 	    (rv = arg_path(args, "path", true, &path, msg, msglen)) ||
-	    (rv = jdoc_delete(doc, path, &v, &removed, msg, msglen)))
-		return rv;
+	    (rv = jdoc_delete(doc, path, &b, &v, &removed, msg, msglen)))
+		return budget_err(rv, msg, msglen);
 	*result = json_pack("{s:o, s:I}", "result", v, "removed", (json_int_t)removed);
 	return *result ? 0 : STRATA_ENOMEM;
 }
@@ -147,15 +172,15 @@ static int op_merge(struct stratad *d, const json_t *args, json_t **result, char
 static int op_contains(struct stratad *d, const json_t *args, json_t **result, char *msg,
 		       size_t msglen)
 {
-	(void)d;
+	struct jbudget b = request_budget(d);
 	json_t *doc, *cand, *node;
 	const char *path;
 	int rv;
 	if ((rv = arg_value(args, "json", &doc, msg, msglen)) ||
 	    (rv = arg_value(args, "value", &cand, msg, msglen)) ||
 	    (rv = arg_path(args, "path", false, &path, msg, msglen)) ||
-	    (rv = jdoc_extract(doc, path, false, &node, msg, msglen)))
-		return rv;
+	    (rv = jdoc_extract(doc, path, false, &b, &node, msg, msglen)))
+		return budget_err(rv, msg, msglen);
 	bool hit = node && jdoc_contains(node, cand);
 	json_decref(node);
 	*result = json_pack("{s:b}", "result", hit);
@@ -163,40 +188,39 @@ static int op_contains(struct stratad *d, const json_t *args, json_t **result, c
 }
 
 /* {json, path?} -> {"result": fn(json, path)} for the read-only operators. */
-typedef int (*doc_path_fn)(json_t *doc, const char *path, json_t **out, char *msg,
-			   size_t msglen);
+typedef int (*doc_path_fn)(json_t *doc, const char *path, struct jbudget *budget, json_t **out,
+			   char *msg, size_t msglen);
 
-static int doc_path_op(const json_t *args, doc_path_fn fn, json_t **result, char *msg,
-		       size_t msglen)
+static int doc_path_op(const struct stratad *d, const json_t *args, doc_path_fn fn,
+		       json_t **result, char *msg, size_t msglen)
 {
+	struct jbudget b = request_budget(d);
 	json_t *doc, *v;
 	const char *path;
 	int rv;
 	if ((rv = arg_value(args, "json", &doc, msg, msglen)) ||
 	    (rv = arg_path(args, "path", false, &path, msg, msglen)) ||
-	    (rv = fn(doc, path, &v, msg, msglen)))
-		return rv;
+	    (rv = fn(doc, path, &b, &v, msg, msglen)))
+		return budget_err(rv, msg, msglen);
 	return wrap_result(v, result);
 }
 
 static int op_keys(struct stratad *d, const json_t *args, json_t **result, char *msg,
 		   size_t msglen)
 {
-	(void)d;
-	return doc_path_op(args, jdoc_keys, result, msg, msglen);
+	return doc_path_op(d, args, jdoc_keys, result, msg, msglen);
 }
 
 static int op_array_length(struct stratad *d, const json_t *args, json_t **result, char *msg,
 			   size_t msglen)
 {
-	(void)d;
-	return doc_path_op(args, jdoc_array_length, result, msg, msglen);
+	return doc_path_op(d, args, jdoc_array_length, result, msg, msglen);
 }
 
 static int op_agg(struct stratad *d, const json_t *args, json_t **result, char *msg,
 		  size_t msglen)
 {
-	(void)d;
+	struct jbudget b = request_budget(d);
 	const char *fn, *path, *kpath, *vpath;
 	json_t *docs, *v;
 	int rv;
@@ -209,13 +233,13 @@ static int op_agg(struct stratad *d, const json_t *args, json_t **result, char *
 	}
 	if (strcmp(fn, "json_agg") == 0) {
 		if ((rv = arg_path(args, "path", false, &path, msg, msglen)) ||
-		    (rv = jdoc_agg(docs, path, &v, msg, msglen)))
-			return rv;
+		    (rv = jdoc_agg(docs, path, &b, &v, msg, msglen)))
+			return budget_err(rv, msg, msglen);
 	} else if (strcmp(fn, "json_object_agg") == 0) {
 		if ((rv = arg_path(args, "key_path", true, &kpath, msg, msglen)) ||
 		    (rv = arg_path(args, "value_path", false, &vpath, msg, msglen)) ||
-		    (rv = jdoc_object_agg(docs, kpath, vpath, &v, msg, msglen)))
-			return rv;
+		    (rv = jdoc_object_agg(docs, kpath, vpath, &b, &v, msg, msglen)))
+			return budget_err(rv, msg, msglen);
 	} else {
 		snprintf(msg, msglen, "field 'fn' must be \"json_agg\" or \"json_object_agg\"");
 		return STRATA_EBAD_REQUEST;
@@ -322,7 +346,7 @@ static int op_doc_put(struct stratad *d, const json_t *args, json_t **result, ch
 	uint64_t bytes = json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_ENCODE_ANY) + strlen(id) + 16;
 	if ((rv = tablespaces_check(d, ts_id, bytes, msg, msglen)) ||
 	    (rv = jstore_put(d->json, name, id, doc, &created, msg, msglen)))
-		return rv;
+		return budget_err(rv, msg, msglen);
 	tablespaces_account(d, ts_id, bytes);
 	*result = json_pack("{s:s, s:s, s:b}", "collection", name, "id", id, "created", created);
 	return *result ? 0 : STRATA_ENOMEM;
@@ -383,7 +407,7 @@ static int op_index_create(struct stratad *d, const json_t *args, json_t **resul
 	 * the tablespace is already past its quota. */
 	if ((rv = tablespaces_check(d, coll_tablespace(d, name), 0, msg, msglen)))
 		return rv;
-	return jstore_index_create(d->json, name, path, result, msg, msglen);
+	return budget_err(jstore_index_create(d->json, name, path, result, msg, msglen), msg, msglen);
 }
 
 static int op_index_list(struct stratad *d, const json_t *args, json_t **result, char *msg,
@@ -424,8 +448,9 @@ static int op_query(struct stratad *d, const json_t *args, json_t **result, char
 	    (rv = arg_bool(args, "include_docs", false, &docs, msg, msglen)) ||
 	    (rv = arg_bool(args, "no_index", false, &no_index, msg, msglen)))
 		return rv;
-	return jstore_query(d->json, name, path, op, value, limit, docs, no_index, result, msg,
-			    msglen);
+	struct jbudget b = request_budget(d);
+	return budget_err(jstore_query(d->json, name, path, op, value, limit, docs, no_index, &b,
+				       result, msg, msglen), msg, msglen);
 }
 
 const struct op_def ops_json[] = {

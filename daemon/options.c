@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json/jbudget.h"
+
 static const char usage[] =
 	"usage: stratad [options]\n"
 	"  --data DIR               data directory (default ./var/strata)\n"
@@ -27,6 +29,9 @@ static const char usage[] =
 	"  --cold-dir DIR           cold tier segment files (may be another mount; default DATA/cold)\n"
 	"  --tablespace-root DIR    a directory tablespaces may be created under (repeatable;\n"
 	"                           default: only under DATA/tablespaces)\n"
+	"  --json-path-budget N     work units one JSONPath evaluation may spend per request\n"
+	"                           (json.* ops, a collection query; index paths: per document),\n"
+	"                           1000..100000000000 (default 20000000: 2 s of CPU at worst)\n"
 	"  --cluster-token-file F   token every control request must carry (\"tok\"); required\n"
 	"                           when --ctl or --events is tcp:// (file mode 0600)\n"
 	"  --enable-debug-ops       allow debug.* control ops (tests only)\n"
@@ -68,6 +73,7 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 		{"cluster-token-file", required_argument, 0, 'k'},
 		{"cold-dir", required_argument, 0, 'C'},
 		{"tablespace-root", required_argument, 0, 'T'},
+		{"json-path-budget", required_argument, 0, 'J'},
 		{"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -83,6 +89,7 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 	o->lru_k = 2;
 	o->alert_queue_depth = 64;
 	o->alert_latency_us = 100000;
+	o->json_path_budget = JBUDGET_DEFAULT;
 
 	uint64_t v;
 	int c;
@@ -178,6 +185,11 @@ int stratad_parse_options(int argc, char **argv, struct stratad_options *o)
 			break;
 		case 'I':
 			if (parse_u64("io-alert-iops", optarg, 0, 1ull << 40, &o->alert_iops))
+				return -1;
+			break;
+		case 'J':
+			if (parse_u64("json-path-budget", optarg, JBUDGET_MIN, JBUDGET_MAX,
+				      &o->json_path_budget))
 				return -1;
 			break;
 		case 'D':

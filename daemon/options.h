@@ -26,6 +26,7 @@ struct stratad_options {
 	char cluster_token_file[4096]; /* "" = none (ipc:// endpoints only) */
 	char cold_dir[4096];     /* cold tier segments ("": DATA/cold or the stored policy's) */
 	char tablespace_roots[8192]; /* colon-separated roots tablespaces may live under */
+	uint64_t json_path_budget; /* JSONPath work units per request (JBUDGET_DEFAULT) */
 };
 
 /*

@@ -28,7 +28,9 @@ const struct route routes_json[] = {
 	{M_POST, J "/parse", ROLE_READ, "json.parse", route_build_strings, NULL, 0,
 	 "parse JSON text: {text} -> {result, type}; 400 names line and column"},
 	{M_POST, J "/extract", ROLE_READ, "json.extract", route_build_strings, NULL, 0,
-	 "JSONPath (RFC 9535) on {json, path, all}: all matches (all:true, default) or the first"},
+	 "JSONPath (RFC 9535) on {json, path, all}: all matches (all:true, default) or the first; "
+	 "422 path_too_expensive when the evaluation passes stratad's --json-path-budget (every "
+	 "operator evaluating a path, the collection query and index paths too)"},
 	{M_POST, J "/set", ROLE_READ, "json.set", route_build_strings, NULL, 0,
 	 "set {json, path, value}: replaces every match, or creates a missing singular path"},
 	{M_POST, J "/delete", ROLE_READ, "json.delete", route_build_strings, NULL, 0,
@@ -68,6 +70,7 @@ const struct route routes_json[] = {
 	 "drop the index on {path} (body or ?path=)"},
 	{M_POST, C "/query", ROLE_READ, "json.query", route_build_strings, NULL, 0,
 	 "documents whose {path} satisfies {op} (= < <= > >= contains) {value}; uses an index on "
-	 "the path when there is one: {ids, docs?, used_index, scanned}"},
+	 "the path when there is one: {ids, docs?, used_index, scanned}; one JSONPath budget "
+	 "(422 path_too_expensive) for every document the query reads"},
 	{0},
 };

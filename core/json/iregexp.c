@@ -38,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json/jbudget.h"
 #include "core/json/ucd.h"
 #include "strata/error.h"
 
@@ -687,12 +688,15 @@ void iregexp_free(struct iregexp *re)
 
 /* ---------------------------------------------------------------- matcher */
 
-static bool class_has(const struct iregexp *re, const struct cclass *k, uint32_t cp)
+/* *work counts the class items looked at. */
+static bool class_has(const struct iregexp *re, const struct cclass *k, uint32_t cp,
+		      uint64_t *work)
 {
 	bool in = false;
 	int gc = -1;
 	for (size_t i = k->first; i < k->first + k->n && !in; i++) {
 		const struct citem *it = &re->items[i];
+		(*work)++;
 		if (it->cat) {
 			if (gc < 0)
 				gc = (int)ucd_category(cp);
@@ -710,6 +714,7 @@ struct sim {
 	uint64_t *mark; /* mark[pc] == gen: pc is in the list being built */
 	uint64_t gen;
 	bool matched;   /* MATCH was reached while building the list */
+	uint64_t work;  /* states and class items touched since the last charge */
 };
 
 struct slist {
@@ -724,6 +729,7 @@ static void add_state(struct sim *s, struct slist *l, uint32_t pc)
 	s->stack[sp++] = pc;
 	while (sp) {
 		pc = s->stack[--sp];
+		s->work++;
 		if (s->mark[pc] == s->gen)
 			continue;
 		s->mark[pc] = s->gen;
@@ -740,17 +746,25 @@ static void add_state(struct sim *s, struct slist *l, uint32_t pc)
 	}
 }
 
-static bool consumes(const struct iregexp *re, const struct insn *in, uint32_t cp)
+static bool consumes(const struct iregexp *re, const struct insn *in, uint32_t cp,
+		     uint64_t *work)
 {
+	(*work)++;
 	switch (in->op) {
 	case I_CHAR: return cp == in->x;
 	case I_ANY: return cp != '\n' && cp != '\r';
-	case I_CLASS: return class_has(re, &re->classes[in->x], cp);
+	case I_CLASS: return class_has(re, &re->classes[in->x], cp, work);
 	default: return false;
 	}
 }
 
-int iregexp_match(const struct iregexp *re, const char *text, size_t len, bool whole)
+size_t iregexp_size(const struct iregexp *re)
+{
+	return re->n;
+}
+
+int iregexp_match(const struct iregexp *re, const char *text, size_t len, bool whole,
+		  struct jbudget *budget)
 {
 	size_t n = re->n;
 	/* Each state is marked before it pushes at most two more: the stack
@@ -768,6 +782,13 @@ int iregexp_match(const struct iregexp *re, const char *text, size_t len, bool w
 	int rv = 0;
 	add_state(&s, &cl, 0);
 	for (size_t pos = 0;;) {
+		/* charged per code point: one step's work is at most the
+		 * program's states and their class items; JBUDGET_REGEX_STEPS
+		 * of them make a unit, the remainder carries over */
+		uint64_t units = s.work / JBUDGET_REGEX_STEPS;
+		if ((rv = jbudget_charge(budget, units)) != 0)
+			break;
+		s.work -= units * JBUDGET_REGEX_STEPS;
 		if (s.matched && (!whole || pos == len)) {
 			rv = 1;
 			break;
@@ -783,7 +804,7 @@ int iregexp_match(const struct iregexp *re, const char *text, size_t len, bool w
 		s.matched = false;
 		nl.n = 0;
 		for (size_t i = 0; i < cl.n; i++)
-			if (consumes(re, &re->prog[cl.pc[i]], cp))
+			if (consumes(re, &re->prog[cl.pc[i]], cp, &s.work))
 				add_state(&s, &nl, cl.pc[i] + 1);
 		if (!whole)
 			add_state(&s, &nl, 0);

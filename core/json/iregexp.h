@@ -17,7 +17,9 @@
  * IREGEXP_MAX_INSNS instructions, simulated in lock step (no backtracking):
  * time O(input code points x instructions), memory O(instructions), so no
  * pattern can make matching exponential. Patterns that would compile larger
- * (`(a{1000}){1000}`) are refused at compile time.
+ * (`(a{1000}){1000}`) are refused at compile time. The product can still be
+ * large (a 1 MB string x 4096 states), so iregexp_match charges the work it
+ * does to the caller's budget and stops when it runs out.
  *
  * Thread safety: a compiled expression is immutable; any number of threads
  * may match with it at once.
@@ -34,6 +36,7 @@
 #define IREGEXP_MAX_INSNS 4096  /* compiled program size */
 
 struct iregexp;
+struct jbudget;
 
 /*
  * Compiles the pattern pat[0..len) (UTF-8, may contain NUL). On success
@@ -48,12 +51,21 @@ int iregexp_compile(const char *pat, size_t len, struct iregexp **out, char *msg
 		    size_t msglen, size_t *errpos);
 void iregexp_free(struct iregexp *re);
 
+/* The number of instructions of the compiled program (<= IREGEXP_MAX_INSNS):
+ * the most states one input code point can touch. */
+size_t iregexp_size(const struct iregexp *re);
+
 /*
  * Whether re matches text s[0..len) (UTF-8): all of it when whole is true
  * (RFC 9535 match()), some substring of it otherwise (search()).
- * Returns 1 (matches), 0 (does not, or s is not valid UTF-8) or
+ * The work is charged to budget (core/json/jbudget.h; NULL: unlimited): for
+ * each input code point, the states and class items it touches (one unit
+ * per JBUDGET_REGEX_STEPS of them).
+ * Returns 1 (matches), 0 (does not, or s is not valid UTF-8),
+ * STRATA_EPATH_TOO_EXPENSIVE (the budget ran out before an answer) or
  * STRATA_ENOMEM (the per-call state could not be allocated).
  */
-int iregexp_match(const struct iregexp *re, const char *s, size_t len, bool whole);
+int iregexp_match(const struct iregexp *re, const char *s, size_t len, bool whole,
+		  struct jbudget *budget);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/json/jbudget.h"
 #include "core/json/jpath.h"
 #include "strata/error.h"
 
@@ -43,15 +44,21 @@ static int compile(const char *path, struct jpath **p, char *msg, size_t msglen)
 	return jpath_compile(path ? path : "$", p, msg, msglen);
 }
 
-static int eval_err(int rv, char *msg, size_t msglen)
+static int eval_err(int rv, const struct jbudget *budget, char *msg, size_t msglen)
 {
 	if (rv == STRATA_ETOO_LARGE)
 		snprintf(msg, msglen, "the path builds a node list of more than %d nodes "
 			 "(its result, a filter query, count() or value())", JPATH_MAX_NODES);
+	else if (rv == STRATA_EPATH_TOO_EXPENSIVE)
+		snprintf(msg, msglen, "JSONPath evaluation stopped: over its budget of %llu units "
+			 "of work (a query inside a filter runs once per candidate node; regex "
+			 "matching costs per input character)",
+			 budget ? (unsigned long long)budget->limit : 0ULL);
 	return rv;
 }
 
-int jdoc_extract(json_t *doc, const char *path, bool all, json_t **out, char *msg, size_t msglen)
+int jdoc_extract(json_t *doc, const char *path, bool all, struct jbudget *budget, json_t **out,
+		 char *msg, size_t msglen)
 {
 	struct jpath *p;
 	int rv = compile(path, &p, msg, msglen);
@@ -59,13 +66,14 @@ int jdoc_extract(json_t *doc, const char *path, bool all, json_t **out, char *ms
 	if (rv)
 		return rv;
 	if (!all) {
-		json_t *v = jpath_first(p, doc);
+		json_t *v;
+		rv = jpath_first(p, doc, budget, &v);
 		*out = v ? json_incref(v) : NULL;
 		jpath_free(p);
-		return 0;
+		return eval_err(rv, budget, msg, msglen);
 	}
 	struct jpath_nodes l = {0};
-	rv = jpath_eval(p, doc, &l);
+	rv = jpath_eval(p, doc, budget, &l);
 	json_t *arr = rv ? NULL : json_array();
 	if (!rv && !arr)
 		rv = STRATA_ENOMEM;
@@ -76,7 +84,7 @@ int jdoc_extract(json_t *doc, const char *path, bool all, json_t **out, char *ms
 	jpath_free(p);
 	if (rv) {
 		json_decref(arr);
-		return eval_err(rv, msg, msglen);
+		return eval_err(rv, budget, msg, msglen);
 	}
 	*out = arr;
 	return 0;
@@ -167,8 +175,24 @@ static int create_path(json_t *doc, const struct jpath *p, json_t *value, char *
 	return 0;
 }
 
-int jdoc_set(json_t *doc, const char *path, json_t *value, json_t **out, size_t *matched,
-	     char *msg, size_t msglen)
+/* Nodes of v (itself and everything under it). */
+static uint64_t count_nodes(const json_t *v)
+{
+	uint64_t n = 1;
+	const char *k;
+	json_t *x;
+	size_t i;
+	if (json_is_array(v))
+		json_array_foreach((json_t *)v, i, x)
+			n += count_nodes(x);
+	else if (json_is_object(v))
+		json_object_foreach((json_t *)v, k, x)
+			n += count_nodes(x);
+	return n;
+}
+
+int jdoc_set(json_t *doc, const char *path, json_t *value, struct jbudget *budget, json_t **out,
+	     size_t *matched, char *msg, size_t msglen)
 {
 	struct jpath *p;
 	*out = NULL;
@@ -186,8 +210,14 @@ int jdoc_set(json_t *doc, const char *path, json_t *value, json_t **out, size_t 
 		jpath_free(p);
 		return STRATA_ENOMEM;
 	}
-	if ((rv = jpath_eval(p, copy, &l)) != 0) {
-		rv = eval_err(rv, msg, msglen);
+	if ((rv = jpath_eval(p, copy, budget, &l)) != 0) {
+		rv = eval_err(rv, budget, msg, msglen);
+		goto out;
+	}
+	/* each match gets its own copy of value: `$..*` with a large value
+	 * would copy it once per node */
+	if (l.n > 1 && (rv = jbudget_charge(budget, (uint64_t)l.n * count_nodes(value))) != 0) {
+		rv = eval_err(rv, budget, msg, msglen);
 		goto out;
 	}
 	if (l.n == 1 && l.v[0].parent == NULL) { /* `$` */
@@ -242,8 +272,8 @@ static int del_cmp(const void *a, const void *b)
 	return x->index == y->index ? 0 : x->index > y->index ? -1 : 1;
 }
 
-int jdoc_delete(json_t *doc, const char *path, json_t **out, size_t *removed, char *msg,
-		size_t msglen)
+int jdoc_delete(json_t *doc, const char *path, struct jbudget *budget, json_t **out,
+		size_t *removed, char *msg, size_t msglen)
 {
 	struct jpath *p;
 	*out = NULL;
@@ -258,8 +288,8 @@ int jdoc_delete(json_t *doc, const char *path, json_t **out, size_t *removed, ch
 		jpath_free(p);
 		return STRATA_ENOMEM;
 	}
-	if ((rv = jpath_eval(p, copy, &l)) != 0) {
-		rv = eval_err(rv, msg, msglen);
+	if ((rv = jpath_eval(p, copy, budget, &l)) != 0) {
+		rv = eval_err(rv, budget, msg, msglen);
 		goto out;
 	}
 	if (l.n == 0)
@@ -372,22 +402,25 @@ bool jdoc_contains(const json_t *t, const json_t *c)
 	return jvalue_equal(t, c);
 }
 
-static int first_node(json_t *doc, const char *path, json_t **node, char *msg, size_t msglen)
+static int first_node(json_t *doc, const char *path, struct jbudget *budget, json_t **node,
+		      char *msg, size_t msglen)
 {
 	struct jpath *p;
+	*node = NULL;
 	int rv = compile(path, &p, msg, msglen);
 	if (rv)
 		return rv;
-	*node = jpath_first(p, doc);
+	rv = jpath_first(p, doc, budget, node);
 	jpath_free(p);
-	return 0;
+	return eval_err(rv, budget, msg, msglen);
 }
 
-int jdoc_keys(json_t *doc, const char *path, json_t **out, char *msg, size_t msglen)
+int jdoc_keys(json_t *doc, const char *path, struct jbudget *budget, json_t **out, char *msg,
+           size_t msglen)
 {
 	json_t *v;
 	*out = NULL;
-	int rv = first_node(doc, path, &v, msg, msglen);
+	int rv = first_node(doc, path, budget, &v, msg, msglen);
 	if (rv || !v)
 		return rv;
 	if (!json_is_object(v)) {
@@ -411,11 +444,12 @@ int jdoc_keys(json_t *doc, const char *path, json_t **out, char *msg, size_t msg
 	return 0;
 }
 
-int jdoc_array_length(json_t *doc, const char *path, json_t **out, char *msg, size_t msglen)
+int jdoc_array_length(json_t *doc, const char *path, struct jbudget *budget, json_t **out, char *msg,
+                   size_t msglen)
 {
 	json_t *v;
 	*out = NULL;
-	int rv = first_node(doc, path, &v, msg, msglen);
+	int rv = first_node(doc, path, budget, &v, msg, msglen);
 	if (rv || !v)
 		return rv;
 	if (!json_is_array(v)) {
@@ -452,7 +486,8 @@ json_t *jdoc_merge_patch(const json_t *target, const json_t *patch)
 	return res;
 }
 
-int jdoc_agg(const json_t *docs, const char *path, json_t **out, char *msg, size_t msglen)
+int jdoc_agg(const json_t *docs, const char *path, struct jbudget *budget, json_t **out,
+	     char *msg, size_t msglen)
 {
 	struct jpath *p;
 	*out = NULL;
@@ -464,20 +499,25 @@ int jdoc_agg(const json_t *docs, const char *path, json_t **out, char *msg, size
 	if (rv)
 		return rv;
 	json_t *arr = json_array();
-	for (size_t i = 0; arr && i < json_array_size(docs); i++) {
-		json_t *v = jpath_first(p, json_array_get(docs, i));
-		if (v && json_array_append(arr, v)) {
-			json_decref(arr);
-			arr = NULL;
-		}
+	if (!arr)
+		rv = STRATA_ENOMEM;
+	for (size_t i = 0; !rv && i < json_array_size(docs); i++) {
+		json_t *v;
+		rv = jpath_first(p, json_array_get(docs, i), budget, &v);
+		if (!rv && v && json_array_append(arr, v))
+			rv = STRATA_ENOMEM;
 	}
 	jpath_free(p);
+	if (rv) {
+		json_decref(arr);
+		return eval_err(rv, budget, msg, msglen);
+	}
 	*out = arr;
-	return arr ? 0 : STRATA_ENOMEM;
+	return 0;
 }
 
 int jdoc_object_agg(const json_t *docs, const char *key_path, const char *value_path,
-		    json_t **out, char *msg, size_t msglen)
+		    struct jbudget *budget, json_t **out, char *msg, size_t msglen)
 {
 	struct jpath *kp = NULL, *vp = NULL;
 	*out = NULL;
@@ -497,7 +537,11 @@ int jdoc_object_agg(const json_t *docs, const char *key_path, const char *value_
 		rv = STRATA_ENOMEM;
 	for (size_t i = 0; !rv && i < json_array_size(docs); i++) {
 		json_t *d = json_array_get(docs, i);
-		json_t *k = jpath_first(kp, d), *v = jpath_first(vp, d);
+		json_t *k, *v;
+		if ((rv = jpath_first(kp, d, budget, &k)) || (rv = jpath_first(vp, d, budget, &v))) {
+			eval_err(rv, budget, msg, msglen);
+			break;
+		}
 		char *ktext = NULL;
 		if (!k || json_is_null(k) || json_is_object(k) || json_is_array(k)) {
 			snprintf(msg, msglen, "docs[%zu]: the key at '%s' is %s (a key must be a string, number or boolean)",

@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "core/json/iregexp.h"
+#include "core/json/jbudget.h"
 #include "strata/error.h"
 
 #define INT_LIMIT 9007199254740991LL /* 2^53 - 1, RFC 9535 I-JSON range */
@@ -1509,43 +1510,147 @@ void jpath_nodes_free(struct jpath_nodes *l)
 	memset(l, 0, sizeof(*l));
 }
 
+/* One evaluation: the document's root and the budget every step charges
+ * (core/json/jbudget.h lists the units). */
 struct evalctx {
 	json_t *root;
+	struct jbudget *budget;
 };
 
-static int eval_path(const struct evalctx *cx, const struct jpath *p, json_t *start,
+static int charge(struct evalctx *cx, uint64_t units)
+{
+	return jbudget_charge(cx->budget, units);
+}
+
+/* list_add, charged one unit. */
+static int cx_add(struct evalctx *cx, struct jpath_nodes *l, json_t *v, json_t *parent,
+		  const char *key, size_t klen, size_t index)
+{
+	int rv = charge(cx, 1);
+	return rv ? rv : list_add(l, v, parent, key, klen, index);
+}
+
+static int eval_path(struct evalctx *cx, const struct jpath *p, json_t *start,
 		     struct jpath_nodes *out);
 
-/* A singular query's value, or NULL (Nothing). */
-static json_t *eval_singular(const struct evalctx *cx, const struct jpath *q, json_t *cur)
+/* A singular query's value into *out, or NULL (Nothing). 0 or <0 error
+ * (the budget). */
+static int eval_singular(struct evalctx *cx, const struct jpath *q, json_t *cur, json_t **out)
 {
 	json_t *v = q->relative ? cur : cx->root;
+	int rv;
+	*out = NULL;
 	for (size_t i = 0; v && i < q->nseg; i++) {
 		const struct sel *sl = &q->segs[i].sels[0];
 		if (sl->kind == SEL_NAME) {
+			if ((rv = charge(cx, 1 + jbudget_bytes(sl->name_len))))
+				return rv;
 			v = json_is_object(v) ? json_object_getn(v, sl->name, sl->name_len) : NULL;
 		} else {
+			if ((rv = charge(cx, 1)))
+				return rv;
 			if (!json_is_array(v))
-				return NULL;
+				return 0;
 			long long n = (long long)json_array_size(v), k = sl->index < 0 ? n + sl->index : sl->index;
 			v = k >= 0 && k < n ? json_array_get(v, (size_t)k) : NULL;
 		}
 	}
-	return v;
+	*out = v;
+	return 0;
 }
 
-static bool cmp_values(const json_t *l, enum cmp_op op, const json_t *r)
+/* jvalue_equal, charged: one unit per pair of values compared, plus the
+ * bytes of compared strings. 1 equal, 0 not, <0 error. */
+static int cx_equal(struct evalctx *cx, const json_t *a, const json_t *b)
 {
-	int c;
-	switch (op) {
-	case OP_EQ: return jvalue_equal(l, r);
-	case OP_NE: return !jvalue_equal(l, r);
-	case OP_LT: return l && r && jvalue_order(l, r, &c) && c < 0;
-	case OP_GT: return l && r && jvalue_order(l, r, &c) && c > 0;
-	case OP_LE: return jvalue_equal(l, r) || (l && r && jvalue_order(l, r, &c) && c < 0);
-	case OP_GE: return jvalue_equal(l, r) || (l && r && jvalue_order(l, r, &c) && c > 0);
+	int rv = charge(cx, 1);
+	if (rv)
+		return rv;
+	if (!a || !b)
+		return a == b;
+	if (json_is_number(a) && json_is_number(b))
+		return jvalue_equal(a, b);
+	if (json_typeof(a) != json_typeof(b))
+		return 0;
+	switch (json_typeof(a)) {
+	case JSON_STRING: {
+		size_t la = json_string_length(a), lb = json_string_length(b);
+		if (la != lb)
+			return 0;
+		if ((rv = charge(cx, jbudget_bytes(la))))
+			return rv;
+		return memcmp(json_string_value(a), json_string_value(b), la) == 0;
 	}
-	return false;
+	case JSON_ARRAY: {
+		size_t n = json_array_size(a);
+		if (n != json_array_size(b))
+			return 0;
+		for (size_t i = 0; i < n; i++)
+			if ((rv = cx_equal(cx, json_array_get(a, i), json_array_get(b, i))) != 1)
+				return rv;
+		return 1;
+	}
+	case JSON_OBJECT: {
+		if (json_object_size(a) != json_object_size(b))
+			return 0;
+		const char *k;
+		size_t kl;
+		json_t *v;
+		json_object_keylen_foreach((json_t *)a, k, kl, v) {
+			if ((rv = charge(cx, jbudget_bytes(kl))))
+				return rv;
+			json_t *w = json_object_getn(b, k, kl);
+			if (!w)
+				return 0;
+			if ((rv = cx_equal(cx, v, w)) != 1)
+				return rv;
+		}
+		return 1;
+	}
+	default: return 1; /* true, false, null */
+	}
+}
+
+/* jvalue_order, charged (strings by their bytes). 1 ordered (*c set), 0
+ * not ordered, <0 error. */
+static int cx_order(struct evalctx *cx, const json_t *a, const json_t *b, int *c)
+{
+	if (json_is_string(a) && json_is_string(b)) {
+		size_t la = json_string_length(a), lb = json_string_length(b);
+		int rv = charge(cx, jbudget_bytes(la < lb ? la : lb));
+		if (rv)
+			return rv;
+	}
+	return jvalue_order(a, b, c);
+}
+
+/* 1 true, 0 false, <0 error. */
+static int cmp_values(struct evalctx *cx, const json_t *l, enum cmp_op op, const json_t *r)
+{
+	int c, rv;
+	switch (op) {
+	case OP_EQ: return cx_equal(cx, l, r);
+	case OP_NE:
+		rv = cx_equal(cx, l, r);
+		return rv < 0 ? rv : !rv;
+	case OP_LT:
+	case OP_GT:
+		if (!l || !r)
+			return 0;
+		if ((rv = cx_order(cx, l, r, &c)) <= 0)
+			return rv;
+		return op == OP_LT ? c < 0 : c > 0;
+	case OP_LE:
+	case OP_GE:
+		if ((rv = cx_equal(cx, l, r)) != 0)
+			return rv;
+		if (!l || !r)
+			return 0;
+		if ((rv = cx_order(cx, l, r, &c)) <= 0)
+			return rv;
+		return op == OP_LE ? c < 0 : c > 0;
+	}
+	return 0;
 }
 
 /* A value that is borrowed (from the document or a literal) or owned (made
@@ -1563,12 +1668,12 @@ static void jval_release(struct jval *x)
 	x->owned = false;
 }
 
-static int eval_fcall(const struct evalctx *cx, const struct fcall *f, json_t *cur,
+static int eval_fcall(struct evalctx *cx, const struct fcall *f, json_t *cur,
 		      struct jval *val, bool *logical);
 
 /* A ValueType operand: a literal, a singular query's node or Nothing, or
  * a ValueType function's result. 0 or <0 error. */
-static int eval_value(const struct evalctx *cx, const struct operand *o, json_t *cur,
+static int eval_value(struct evalctx *cx, const struct operand *o, json_t *cur,
 		      struct jval *out)
 {
 	*out = (struct jval){NULL, false};
@@ -1576,23 +1681,21 @@ static int eval_value(const struct evalctx *cx, const struct operand *o, json_t 
 		out->v = o->lit;
 		return 0;
 	}
-	if (o->q) {
-		out->v = eval_singular(cx, o->q, cur);
-		return 0;
-	}
+	if (o->q)
+		return eval_singular(cx, o->q, cur, &out->v);
 	bool unused;
 	return eval_fcall(cx, o->f, cur, out, &unused);
 }
 
 /* A NodesType argument (a query): how many nodes it selects, and the
  * node when it is exactly one (NULL otherwise). */
-static int eval_nodes(const struct evalctx *cx, const struct jpath *q, json_t *cur,
+static int eval_nodes(struct evalctx *cx, const struct jpath *q, json_t *cur,
 		      size_t *count, json_t **single)
 {
 	if (jpath_is_singular(q)) {
-		*single = eval_singular(cx, q, cur);
+		int rv = eval_singular(cx, q, cur, single);
 		*count = *single != NULL;
-		return 0;
+		return rv;
 	}
 	struct jpath_nodes l = {0};
 	int rv = eval_path(cx, q, q->relative ? cur : cx->root, &l);
@@ -1612,28 +1715,39 @@ static size_t utf8_count(const char *s, size_t n)
 }
 
 /* match() / search(): LogicalFalse unless both are strings and the
- * pattern is a valid I-Regexp. 1, 0 or <0 error. */
-static int eval_regex(const struct fcall *f, const json_t *str, const json_t *pat)
+ * pattern is a valid I-Regexp. A pattern from the document is compiled at
+ * each call and charged its bytes and instructions; the matching charges
+ * its own steps. 1, 0 or <0 error. */
+static int eval_regex(struct evalctx *cx, const struct fcall *f, const json_t *str,
+		      const json_t *pat)
 {
 	if (!json_is_string(str) || !json_is_string(pat))
 		return 0;
 	struct iregexp *re = f->re;
+	int rv;
 	if (!re) {
-		int rv = iregexp_compile(json_string_value(pat), json_string_length(pat), &re, NULL, 0,
-					 NULL);
+		size_t plen = json_string_length(pat);
+		if ((rv = charge(cx, 1 + plen)))
+			return rv;
+		rv = iregexp_compile(json_string_value(pat), plen, &re, NULL, 0, NULL);
 		if (rv)
 			return rv == STRATA_ENOMEM ? rv : 0;
+		if ((rv = charge(cx, iregexp_size(re)))) {
+			iregexp_free(re);
+			return rv;
+		}
 	}
 	int m = iregexp_match(re, json_string_value(str), json_string_length(str),
-			      f->fn == FN_MATCH);
+			      f->fn == FN_MATCH, cx->budget);
 	if (re != f->re)
 		iregexp_free(re);
 	return m;
 }
 
 /* Evaluates f at cur: a ValueType function sets *val, a LogicalType one
- * *logical. 0 or <0 error (memory, or a node list over JPATH_MAX_NODES). */
-static int eval_fcall(const struct evalctx *cx, const struct fcall *f, json_t *cur,
+ * *logical. 0 or <0 error (memory, the budget, or a node list over
+ * JPATH_MAX_NODES). */
+static int eval_fcall(struct evalctx *cx, const struct fcall *f, json_t *cur,
 		      struct jval *val, bool *logical)
 {
 	struct jval a = {NULL, false}, b = {NULL, false};
@@ -1642,18 +1756,23 @@ static int eval_fcall(const struct evalctx *cx, const struct fcall *f, json_t *c
 	int rv = 0;
 	*val = (struct jval){NULL, false};
 	*logical = false;
+	if ((rv = charge(cx, 1)))
+		return rv;
 	switch (f->fn) {
 	case FN_LENGTH:
 		if ((rv = eval_value(cx, &f->args[0], cur, &a)))
 			break;
-		if (json_is_string(a.v))
+		if (json_is_string(a.v)) {
+			if ((rv = charge(cx, jbudget_bytes(json_string_length(a.v)))))
+				break;
 			n = utf8_count(json_string_value(a.v), json_string_length(a.v));
-		else if (json_is_array(a.v))
+		} else if (json_is_array(a.v)) {
 			n = json_array_size(a.v);
-		else if (json_is_object(a.v))
+		} else if (json_is_object(a.v)) {
 			n = json_object_size(a.v);
-		else
+		} else {
 			break; /* Nothing */
+		}
 		val->v = json_integer((json_int_t)n);
 		val->owned = true;
 		rv = val->v ? 0 : STRATA_ENOMEM;
@@ -1675,7 +1794,7 @@ static int eval_fcall(const struct evalctx *cx, const struct fcall *f, json_t *c
 		if ((rv = eval_value(cx, &f->args[0], cur, &a)) ||
 		    (rv = eval_value(cx, &f->args[1], cur, &b)))
 			break;
-		rv = eval_regex(f, a.v, b.v);
+		rv = eval_regex(cx, f, a.v, b.v);
 		*logical = rv == 1;
 		rv = rv < 0 ? rv : 0;
 		break;
@@ -1686,9 +1805,11 @@ static int eval_fcall(const struct evalctx *cx, const struct fcall *f, json_t *c
 }
 
 /* 1 true, 0 false, <0 error. */
-static int eval_expr(const struct evalctx *cx, const struct expr *e, json_t *cur)
+static int eval_expr(struct evalctx *cx, const struct expr *e, json_t *cur)
 {
-	int a;
+	int a = charge(cx, 1);
+	if (a)
+		return a;
 	switch (e->kind) {
 	case EX_OR:
 		a = eval_expr(cx, e->a, cur);
@@ -1705,7 +1826,7 @@ static int eval_expr(const struct evalctx *cx, const struct expr *e, json_t *cur
 		if (!rv)
 			rv = eval_value(cx, &e->r, cur, &r);
 		if (!rv)
-			rv = cmp_values(l.v, e->op, r.v);
+			rv = cmp_values(cx, l.v, e->op, r.v);
 		jval_release(&l);
 		jval_release(&r);
 		return rv;
@@ -1718,8 +1839,11 @@ static int eval_expr(const struct evalctx *cx, const struct expr *e, json_t *cur
 		return rv < 0 ? rv : t;
 	}
 	case EX_TEST: {
-		if (jpath_is_singular(e->test))
-			return eval_singular(cx, e->test, cur) != NULL;
+		if (jpath_is_singular(e->test)) {
+			json_t *v;
+			int rv = eval_singular(cx, e->test, cur, &v);
+			return rv < 0 ? rv : v != NULL;
+		}
 		struct jpath_nodes l = {0};
 		int rv = eval_path(cx, e->test, e->test->relative ? cur : cx->root, &l);
 		bool any = l.n > 0;
@@ -1738,7 +1862,8 @@ static long long clamp_ll(long long x, long long lo, long long hi)
 /* RFC 9535 §2.3.4.2.2: normalize start and end, clamp them to the array
  * (to [0, len] going forward, [-1, len - 1] going backward), then walk from
  * the clamped start towards the clamped end, excluded, by step. */
-static int apply_slice(const struct sel *sl, json_t *v, struct jpath_nodes *out)
+static int apply_slice(struct evalctx *cx, const struct sel *sl, json_t *v,
+		       struct jpath_nodes *out)
 {
 	long long len = (long long)json_array_size(v);
 	long long step = sl->has_step ? sl->step : 1;
@@ -1751,32 +1876,36 @@ static int apply_slice(const struct sel *sl, json_t *v, struct jpath_nodes *out)
 	long long lo = fwd ? 0 : -1, hi = fwd ? len : len - 1;
 	long long first = clamp_ll(ns, lo, hi), stop = clamp_ll(ne, lo, hi);
 	for (long long i = first; fwd ? i < stop : i > stop; i += step) {
-		int rv = list_add(out, json_array_get(v, (size_t)i), v, NULL, 0, (size_t)i);
+		int rv = cx_add(cx, out, json_array_get(v, (size_t)i), v, NULL, 0, (size_t)i);
 		if (rv)
 			return rv;
 	}
 	return 0;
 }
 
-static int apply_selector(const struct evalctx *cx, const struct sel *sl, json_t *v,
+static int apply_selector(struct evalctx *cx, const struct sel *sl, json_t *v,
 			  struct jpath_nodes *out)
 {
-	int rv = 0;
+	int rv = charge(cx, 1);
+	if (rv)
+		return rv;
 	switch (sl->kind) {
 	case SEL_NAME: {
+		if ((rv = charge(cx, jbudget_bytes(sl->name_len))))
+			return rv;
 		json_t *c = json_is_object(v) ? json_object_getn(v, sl->name, sl->name_len) : NULL;
-		return c ? list_add(out, c, v, sl->name, sl->name_len, 0) : 0;
+		return c ? cx_add(cx, out, c, v, sl->name, sl->name_len, 0) : 0;
 	}
 	case SEL_WILD:
 		if (json_is_array(v)) {
 			for (size_t i = 0; i < json_array_size(v) && !rv; i++)
-				rv = list_add(out, json_array_get(v, i), v, NULL, 0, i);
+				rv = cx_add(cx, out, json_array_get(v, i), v, NULL, 0, i);
 		} else if (json_is_object(v)) {
 			const char *k;
 			size_t kl;
 			json_t *x;
 			json_object_keylen_foreach(v, k, kl, x) {
-				if ((rv = list_add(out, x, v, k, kl, 0)))
+				if ((rv = cx_add(cx, out, x, v, k, kl, 0)))
 					break;
 			}
 		}
@@ -1785,16 +1914,16 @@ static int apply_selector(const struct evalctx *cx, const struct sel *sl, json_t
 		if (!json_is_array(v))
 			return 0;
 		long long n = (long long)json_array_size(v), k = sl->index < 0 ? n + sl->index : sl->index;
-		return k >= 0 && k < n ? list_add(out, json_array_get(v, (size_t)k), v, NULL, 0, (size_t)k) : 0;
+		return k >= 0 && k < n ? cx_add(cx, out, json_array_get(v, (size_t)k), v, NULL, 0, (size_t)k) : 0;
 	}
 	case SEL_SLICE:
-		return json_is_array(v) ? apply_slice(sl, v, out) : 0;
+		return json_is_array(v) ? apply_slice(cx, sl, v, out) : 0;
 	case SEL_FILTER:
 		if (json_is_array(v)) {
 			for (size_t i = 0; i < json_array_size(v) && !rv; i++) {
 				json_t *c = json_array_get(v, i);
 				int t = eval_expr(cx, sl->filter, c);
-				rv = t < 0 ? t : t ? list_add(out, c, v, NULL, 0, i) : 0;
+				rv = t < 0 ? t : t ? cx_add(cx, out, c, v, NULL, 0, i) : 0;
 			}
 		} else if (json_is_object(v)) {
 			const char *k;
@@ -1802,7 +1931,7 @@ static int apply_selector(const struct evalctx *cx, const struct sel *sl, json_t
 			json_t *x;
 			json_object_keylen_foreach(v, k, kl, x) {
 				int t = eval_expr(cx, sl->filter, x);
-				rv = t < 0 ? t : t ? list_add(out, x, v, k, kl, 0) : 0;
+				rv = t < 0 ? t : t ? cx_add(cx, out, x, v, k, kl, 0) : 0;
 				if (rv)
 					break;
 			}
@@ -1812,10 +1941,14 @@ static int apply_selector(const struct evalctx *cx, const struct sel *sl, json_t
 	return 0;
 }
 
-static int apply_segment(const struct evalctx *cx, const struct seg *s, json_t *v,
+/* Applies s to v (and, for a descendant segment, to each descendant of v
+ * in pre-order): one unit per node it is applied to. */
+static int apply_segment(struct evalctx *cx, const struct seg *s, json_t *v,
 			 struct jpath_nodes *out)
 {
-	int rv;
+	int rv = charge(cx, 1);
+	if (rv)
+		return rv;
 	for (size_t k = 0; k < s->nsel; k++)
 		if ((rv = apply_selector(cx, &s->sels[k], v, out)))
 			return rv;
@@ -1836,11 +1969,11 @@ static int apply_segment(const struct evalctx *cx, const struct seg *s, json_t *
 	return 0;
 }
 
-static int eval_path(const struct evalctx *cx, const struct jpath *p, json_t *start,
+static int eval_path(struct evalctx *cx, const struct jpath *p, json_t *start,
 		     struct jpath_nodes *out)
 {
 	struct jpath_nodes cur = {0}, next = {0};
-	int rv = list_add(&cur, start, NULL, NULL, 0, 0);
+	int rv = cx_add(cx, &cur, start, NULL, NULL, 0, 0);
 	for (size_t i = 0; !rv && i < p->nseg; i++) {
 		for (size_t k = 0; !rv && k < cur.n; k++)
 			rv = apply_segment(cx, &p->segs[i], cur.v[k].value, &next);
@@ -1857,26 +1990,32 @@ static int eval_path(const struct evalctx *cx, const struct jpath *p, json_t *st
 	return rv;
 }
 
-int jpath_eval(const struct jpath *p, json_t *doc, struct jpath_nodes *out)
+int jpath_eval(const struct jpath *p, json_t *doc, struct jbudget *budget,
+	       struct jpath_nodes *out)
 {
-	struct evalctx cx = {.root = doc};
+	struct evalctx cx = {.root = doc, .budget = budget};
 	if (!doc)
 		return 0;
-	return eval_path(&cx, p, doc, out);
+	size_t had = out->n;
+	int rv = eval_path(&cx, p, doc, out);
+	if (rv)
+		out->n = had; /* nothing partial */
+	return rv;
 }
 
-json_t *jpath_first(const struct jpath *p, json_t *doc)
+int jpath_first(const struct jpath *p, json_t *doc, struct jbudget *budget, json_t **out)
 {
+	*out = NULL;
 	if (!doc)
-		return NULL;
+		return 0;
 	if (jpath_is_singular(p)) {
-		struct evalctx cx = {.root = doc};
-		return eval_singular(&cx, p, doc);
+		struct evalctx cx = {.root = doc, .budget = budget};
+		return eval_singular(&cx, p, doc, out);
 	}
 	struct jpath_nodes l = {0};
-	json_t *v = NULL;
-	if (jpath_eval(p, doc, &l) == 0 && l.n > 0)
-		v = l.v[0].value;
+	int rv = jpath_eval(p, doc, budget, &l);
+	if (!rv && l.n > 0)
+		*out = l.v[0].value;
 	jpath_nodes_free(&l);
-	return v;
+	return rv;
 }

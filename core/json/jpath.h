@@ -39,9 +39,11 @@
  * Errors: jpath_compile returns STRATA_EBAD_REQUEST with a message such as
  * "JSONPath: expected ']' at position 7" — the position is the 0-based
  * byte offset in the path text. Evaluation never fails on the document's
- * shape (a name on an array selects nothing), only for memory or when a
+ * shape (a name on an array selects nothing), only for memory, when a
  * node list exceeds JPATH_MAX_NODES (STRATA_ETOO_LARGE), including a node
- * list built for count() or value() or an existence test.
+ * list built for count() or value() or an existence test, or when the
+ * evaluation's work budget runs out (STRATA_EPATH_TOO_EXPENSIVE; see
+ * core/json/jbudget.h for what each step costs).
  *
  * Thread safety: a compiled path is immutable; any number of threads may
  * evaluate it at once (on documents they do not modify meanwhile).
@@ -58,6 +60,7 @@
 #define JPATH_MAX_NODES 1000000   /* one node list */
 
 struct jpath;
+struct jbudget; /* core/json/jbudget.h */
 
 /* One selected node: its value and where it sits (parent NULL for the
  * root; key/klen for an object member — valid while the path and the parent
@@ -93,14 +96,19 @@ bool jpath_is_singular(const struct jpath *p);
 /*
  * Appends to *out every node p selects in doc, in document order (object
  * members in their insertion order). out must be zeroed or a list from an
- * earlier call; free it with jpath_nodes_free. 0, STRATA_ENOMEM or
- * STRATA_ETOO_LARGE (out then holds what was found so far).
+ * earlier call; free it with jpath_nodes_free. The work is charged to
+ * budget (NULL: unlimited), which may be shared with other evaluations.
+ * 0, STRATA_ENOMEM, STRATA_ETOO_LARGE or STRATA_EPATH_TOO_EXPENSIVE (the
+ * budget ran out); on an error out holds what it held before the call
+ * (nothing partial).
  */
-int jpath_eval(const struct jpath *p, json_t *doc, struct jpath_nodes *out);
+int jpath_eval(const struct jpath *p, json_t *doc, struct jbudget *budget,
+	       struct jpath_nodes *out);
 void jpath_nodes_free(struct jpath_nodes *l);
 
-/* The first node p selects in doc (a borrowed reference), or NULL. */
-json_t *jpath_first(const struct jpath *p, json_t *doc);
+/* *out = the first node p selects in doc (a borrowed reference), or NULL
+ * when there is none. Errors as jpath_eval (*out NULL then). */
+int jpath_first(const struct jpath *p, json_t *doc, struct jbudget *budget, json_t **out);
 
 /*
  * Singular-path walking for json_set: the name / index steps of a

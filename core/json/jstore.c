@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/json/jbudget.h"
 #include "core/json/jdoc.h"
 #include "core/json/jpath.h"
 #include "core/lsm.h"
@@ -73,6 +75,7 @@ struct coll {
 
 struct json_store {
 	char dir[4200];
+	_Atomic uint64_t index_budget; /* units per document for new index entries */
 	pthread_rwlock_t lock;
 	struct coll **v;
 	size_t n;
@@ -311,12 +314,12 @@ static int index_entry(uint32_t ix_id, unsigned char kind, const json_t *v, cons
 
 /* Adds type ops for every index entry of doc (id) under index ix: a scalar
  * node is one KIND_NODE entry, each scalar element of an array node one
- * KIND_ELEM entry. */
+ * KIND_ELEM entry. The index path's evaluation is charged to budget. */
 static int index_entries(const struct jindex *ix, json_t *doc, const char *id, size_t idlen,
-			 enum lsm_op_type type, struct ops *o)
+			 enum lsm_op_type type, struct jbudget *budget, struct ops *o)
 {
 	struct jpath_nodes l = {0};
-	int rv = jpath_eval(ix->jp, doc, &l);
+	int rv = jpath_eval(ix->jp, doc, budget, &l);
 	struct kbuf k = {0};
 	for (size_t i = 0; !rv && i < l.n; i++) {
 		json_t *v = l.v[i].value;
@@ -337,14 +340,28 @@ static int index_entries(const struct jindex *ix, json_t *doc, const char *id, s
 	return rv;
 }
 
-/* index_entries for every index of c (wmu held): a document's whole index
- * footprint, inserted (LSM_OP_PUT) or deleted (LSM_OP_DELETE). */
+/*
+ * index_entries for every index of c (wmu held): a document's whole index
+ * footprint, inserted (LSM_OP_PUT) or deleted (LSM_OP_DELETE).
+ * Budget: new entries (PUT) are computed under a budget of limit units per
+ * document (0: unlimited), shared by all the indexes; on
+ * STRATA_EPATH_TOO_EXPENSIVE *slow names the index that ran out. The
+ * entries of a stored document (DELETE) are computed without a limit: they
+ * were computed within the budget when the document was put (the cost is
+ * deterministic), and a delete must never be refused.
+ */
 static int doc_index_entries(const struct coll *c, json_t *doc, const char *id, size_t idlen,
-			     enum lsm_op_type type, struct ops *o)
+			     enum lsm_op_type type, uint64_t limit, const struct jindex **slow,
+			     struct ops *o)
 {
+	struct jbudget b = jbudget_make(limit);
+	struct jbudget *bp = type == LSM_OP_PUT && limit ? &b : NULL;
 	int rv = 0;
-	for (size_t i = 0; !rv && i < c->nidx; i++)
-		rv = index_entries(&c->idx[i], doc, id, idlen, type, o);
+	for (size_t i = 0; !rv && i < c->nidx; i++) {
+		rv = index_entries(&c->idx[i], doc, id, idlen, type, bp, o);
+		if (rv == STRATA_EPATH_TOO_EXPENSIVE && slow)
+			*slow = &c->idx[i];
+	}
 	return rv;
 }
 
@@ -560,8 +577,11 @@ static int delete_index_entries(struct coll *c, uint32_t id)
 	return rv;
 }
 
-/* Writes the entries of every document for index ix (wmu held). */
-static int build_index(struct coll *c, const struct jindex *ix)
+/* Writes the entries of every document for index ix (wmu held), each
+ * document's under a budget of limit units (0: unlimited); on
+ * STRATA_EPATH_TOO_EXPENSIVE the id of the document is in slow_id. */
+static int build_index(struct coll *c, const struct jindex *ix, uint64_t limit, char *slow_id,
+		       size_t slow_idlen)
 {
 	struct lsm_iter *it;
 	struct ops o = {0};
@@ -580,7 +600,10 @@ static int build_index(struct coll *c, const struct jindex *ix)
 			rv = STRATA_ECORRUPT;
 			break;
 		}
-		rv = index_entries(ix, doc, k + 1, kl - 1, LSM_OP_PUT, &o);
+		struct jbudget b = jbudget_make(limit);
+		rv = index_entries(ix, doc, k + 1, kl - 1, LSM_OP_PUT, limit ? &b : NULL, &o);
+		if (rv == STRATA_EPATH_TOO_EXPENSIVE && slow_id)
+			snprintf(slow_id, slow_idlen, "%.*s", (int)(kl - 1 > 256 ? 256 : kl - 1), k + 1);
 		json_decref(doc);
 		if (!rv && o.n >= BUILD_BATCH)
 			rv = ops_write(c, &o);
@@ -606,7 +629,9 @@ static int coll_recover(struct coll *c)
 	for (size_t i = 0; !rv && i < c->nidx; i++) {
 		if (c->idx[i].ready)
 			continue;
-		rv = build_index(c, &c->idx[i]);
+		/* finishing a create a crash interrupted: not refused now
+		 * (stratad would not start), so without a limit */
+		rv = build_index(c, &c->idx[i], 0, NULL, 0);
 		if (!rv) {
 			c->idx[i].ready = true;
 			changed = true;
@@ -677,6 +702,7 @@ int jstore_open(struct json_store **out, const char *dir, char *err, size_t errl
 	if (!s)
 		return STRATA_ENOMEM;
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
+	atomic_init(&s->index_budget, JBUDGET_DEFAULT);
 	pthread_rwlock_init(&s->lock, NULL);
 	if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
@@ -1009,14 +1035,20 @@ int jstore_put(struct json_store *s, const char *name, const char *id, const jso
 		lsm_err(rv, "put", msg, msglen);
 		goto out;
 	}
+	const struct jindex *slow = NULL;
+	uint64_t limit = atomic_load(&s->index_budget);
 	if (old)
-		rv = doc_index_entries(c, old, id, idlen, LSM_OP_DELETE, &o);
+		rv = doc_index_entries(c, old, id, idlen, LSM_OP_DELETE, 0, NULL, &o);
 	ops_add(&o, LSM_OP_PUT, k.p, k.n, text, strlen(text));
 	if (!rv)
-		rv = doc_index_entries(c, cur, id, idlen, LSM_OP_PUT, &o);
+		rv = doc_index_entries(c, cur, id, idlen, LSM_OP_PUT, limit, &slow, &o);
 	if (!rv)
 		rv = ops_write(c, &o);
-	if (rv)
+	if (rv == STRATA_EPATH_TOO_EXPENSIVE)
+		snprintf(msg, msglen, "put: index path '%s' on this document is over the budget of "
+			 "%llu units of work per document; nothing was written",
+			 slow ? slow->path : "?", (unsigned long long)limit);
+	else if (rv)
 		lsm_err(rv, "put", msg, msglen);
 	else
 		*created = old == NULL;
@@ -1072,7 +1104,7 @@ int jstore_delete(struct json_store *s, const char *name, const char *id, char *
 	if (!rv)
 		rv = doc_key(&k, id);
 	if (!rv)
-		rv = doc_index_entries(c, old, id, idlen, LSM_OP_DELETE, &o);
+		rv = doc_index_entries(c, old, id, idlen, LSM_OP_DELETE, 0, NULL, &o);
 	if (!rv) {
 		ops_add(&o, LSM_OP_DELETE, k.p, k.n, NULL, 0);
 		rv = ops_write(c, &o);
@@ -1246,8 +1278,16 @@ int jstore_index_create(struct json_store *s, const char *name, const char *path
 		lsm_err(rv, "create index", msg, msglen);
 		goto out;
 	}
-	if ((rv = build_index(c, &c->idx[pos])) != 0) {
-		lsm_err(rv, "build index", msg, msglen);
+	char slow_id[260] = "";
+	if ((rv = build_index(c, &c->idx[pos], atomic_load(&s->index_budget), slow_id,
+			      sizeof(slow_id))) != 0) {
+		if (rv == STRATA_EPATH_TOO_EXPENSIVE)
+			snprintf(msg, msglen, "index path '%s' on document '%s' is over the budget of "
+				 "%llu units of work per document (a query inside a filter runs once "
+				 "per candidate node; regex matching costs per input character)",
+				 path, slow_id, (unsigned long long)atomic_load(&s->index_budget));
+		else
+			lsm_err(rv, "build index", msg, msglen);
 		(void)drop_index_locked(c, pos);
 		goto out;
 	}
@@ -1320,13 +1360,17 @@ int jstore_index_list(struct json_store *s, const char *name, json_t **out, char
 
 enum qop { Q_EQ, Q_LT, Q_LE, Q_GT, Q_GE, Q_CONTAINS };
 
-static bool doc_matches(const struct jpath *p, json_t *doc, enum qop op, const json_t *value)
+/* 1 when doc matches, 0 when not, <0 an error: STRATA_EPATH_TOO_EXPENSIVE
+ * (budget), STRATA_ENOMEM. A node list over JPATH_MAX_NODES is no match. */
+static int doc_matches(const struct jpath *p, json_t *doc, enum qop op, const json_t *value,
+		       struct jbudget *budget)
 {
 	struct jpath_nodes l = {0};
 	bool hit = false;
-	if (jpath_eval(p, doc, &l) != 0) {
+	int rv = jpath_eval(p, doc, budget, &l);
+	if (rv) {
 		jpath_nodes_free(&l);
-		return false;
+		return rv == STRATA_ETOO_LARGE ? 0 : rv;
 	}
 	for (size_t i = 0; !hit && i < l.n; i++) {
 		json_t *v = l.v[i].value;
@@ -1346,6 +1390,7 @@ static bool doc_matches(const struct jpath *p, json_t *doc, enum qop op, const j
 
 struct qstate {
 	const struct jpath *p;
+	struct jbudget *budget;
 	enum qop op;
 	const json_t *value;
 	size_t limit;
@@ -1378,8 +1423,8 @@ static int scan_cb(void *arg, const void *key, size_t kl, const void *val, size_
 		q->err = STRATA_ECORRUPT;
 		return 1;
 	}
-	int stop = doc_matches(q->p, doc, q->op, q->value)
-			   ? add_result(q, (const char *)key + 1, kl - 1, doc) : 0;
+	int m = doc_matches(q->p, doc, q->op, q->value, q->budget);
+	int stop = m < 0 ? (q->err = m, 1) : m ? add_result(q, (const char *)key + 1, kl - 1, doc) : 0;
 	json_decref(doc);
 	return stop;
 }
@@ -1499,7 +1544,7 @@ static int parse_op(const char *op, enum qop *out)
 
 int jstore_query(struct json_store *s, const char *name, const char *path, const char *op_text,
 		 const json_t *value, size_t limit, bool include_docs, bool no_index,
-		 json_t **out, char *msg, size_t msglen)
+		 struct jbudget *budget, json_t **out, char *msg, size_t msglen)
 {
 	enum qop op;
 	if (parse_op(op_text, &op) != 0) {
@@ -1528,7 +1573,7 @@ int jstore_query(struct json_store *s, const char *name, const char *path, const
 		jpath_free(p);
 		return rv;
 	}
-	struct qstate q = {.p = p, .op = op, .value = value, .limit = limit,
+	struct qstate q = {.p = p, .budget = budget, .op = op, .value = value, .limit = limit,
 			   .include_docs = include_docs, .ids = json_array(), .docs = json_array()};
 	struct cands cs = {0};
 	const char *used = NULL;
@@ -1566,7 +1611,8 @@ int jstore_query(struct json_store *s, const char *name, const char *path, const
 				break;
 			}
 			/* recheck: long-string buckets, and writes racing the scan */
-			int stop = doc_matches(p, doc, op, value) ? add_result(&q, cs.v[i], il, doc) : 0;
+			int m = doc_matches(p, doc, op, value, budget);
+			int stop = m < 0 ? (q.err = m, 1) : m ? add_result(&q, cs.v[i], il, doc) : 0;
 			json_decref(doc);
 			if (stop)
 				break;
@@ -1577,6 +1623,12 @@ int jstore_query(struct json_store *s, const char *name, const char *path, const
 	if (rv) {
 		if (rv == STRATA_ETOO_LARGE)
 			snprintf(msg, msglen, "the query selects more than %d index entries; narrow it", MAX_CANDIDATES);
+		else if (rv == STRATA_EPATH_TOO_EXPENSIVE)
+			snprintf(msg, msglen, "query: JSONPath evaluation stopped: over its budget of "
+				 "%llu units of work for the whole query, every document it reads "
+				 "included (a query inside a filter runs once per candidate node; regex "
+				 "matching costs per input character)",
+				 budget ? (unsigned long long)budget->limit : 0ULL);
 		else
 			lsm_err(rv, "query", msg, msglen);
 		pthread_rwlock_unlock(&c->mlock);
@@ -1600,4 +1652,9 @@ out:
 	release(s);
 	jpath_free(p);
 	return rv;
+}
+
+void jstore_set_index_budget(struct json_store *s, uint64_t units)
+{
+	atomic_store(&s->index_budget, units);
 }

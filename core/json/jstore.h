@@ -55,6 +55,9 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+
+struct jbudget; /* core/json/jbudget.h */
 
 #define JSTORE_NAME_MAX 63
 #define JSTORE_ID_MAX 256
@@ -115,12 +118,28 @@ int jstore_index_list(struct json_store *s, const char *name, json_t **out, char
 /*
  * Query: op is "=" (or "=="), "<", "<=", ">", ">=", "contains". limit 1..
  * JSTORE_QUERY_MAX. no_index forces a full scan (tests compare both).
+ * The path's evaluation on every document the query reads is charged to
+ * the one budget (per query, not per document; NULL: unlimited):
+ * STRATA_EPATH_TOO_EXPENSIVE when it runs out, no partial result.
  * *out: {"ids":[...], "docs":[...] (include_docs), "used_index": path or
  * null, "scanned": index entries or documents read, "truncated": bool}.
  */
 int jstore_query(struct json_store *s, const char *name, const char *path, const char *op,
 		 const json_t *value, size_t limit, bool include_docs, bool no_index,
-		 json_t **out, char *msg, size_t msglen);
+		 struct jbudget *budget, json_t **out, char *msg, size_t msglen);
+
+/*
+ * The budget of index paths (core/json/jbudget.h), in units per document:
+ * a put evaluates every index path on the new document under it, shared by
+ * the collection's indexes (over it: STRATA_EPATH_TOO_EXPENSIVE naming the
+ * index, nothing written); an index create evaluates its path on each
+ * existing document under it (over it: the index is not created, msg names
+ * the document). 0 is unlimited; the default is JBUDGET_DEFAULT. Not
+ * limited: the entries of stored documents removed by a delete or a
+ * replacing put (computed within the budget when they were written) and
+ * finishing at open an index build a crash interrupted.
+ */
+void jstore_set_index_budget(struct json_store *s, uint64_t units);
 
 /* enc(v) of a scalar into out (at most cap bytes); returns the length it
  * needs (> cap: nothing useful written), 0 for a non-scalar. For tests. */

@@ -29,7 +29,8 @@
 	X(INTERNAL, -14, "internal", 500)       \
 	X(NOMEM, -15, "internal", 500)          \
 	X(NOSPC, -16, "io_error", 500)          \
-	X(QUOTA_EXCEEDED, -17, "quota_exceeded", 507)
+	X(QUOTA_EXCEEDED, -17, "quota_exceeded", 507) \
+	X(PATH_TOO_EXPENSIVE, -18, "path_too_expensive", 422)
 
 enum strata_err {
 	STRATA_OK = 0,
@@ -63,6 +64,7 @@ static inline const char *strata_strerror(int err)
 	case STRATA_ENOMEM: return "out of memory";
 	case STRATA_ENOSPC: return "no space left on device";
 	case STRATA_EQUOTA_EXCEEDED: return "tablespace quota exceeded";
+	case STRATA_EPATH_TOO_EXPENSIVE: return "JSONPath evaluation over its work budget";
 	default: return "unknown error";
 	}
 }

@@ -29,8 +29,8 @@ static struct iregexp *re_ok(const char *pat)
 static void m(const char *pat, const char *text, int whole, int want_search)
 {
 	struct iregexp *re = re_ok(pat);
-	int w = iregexp_match(re, text, strlen(text), true);
-	int s = iregexp_match(re, text, strlen(text), false);
+	int w = iregexp_match(re, text, strlen(text), true, NULL);
+	int s = iregexp_match(re, text, strlen(text), false, NULL);
 	cr_assert_eq(w, whole, "match('%s', '%s') = %d, want %d", text, pat, w, whole);
 	cr_assert_eq(s, want_search, "search('%s', '%s') = %d, want %d", text, pat, s, want_search);
 	iregexp_free(re);
@@ -174,17 +174,17 @@ Test(iregexp, nul_in_pattern_and_text)
 {
 	struct iregexp *re = NULL;
 	cr_assert_eq(iregexp_compile("a\0b", 3, &re, NULL, 0, NULL), 0);
-	cr_assert_eq(iregexp_match(re, "a\0b", 3, true), 1);
-	cr_assert_eq(iregexp_match(re, "a\0c", 3, true), 0);
+	cr_assert_eq(iregexp_match(re, "a\0b", 3, true, NULL), 1);
+	cr_assert_eq(iregexp_match(re, "a\0c", 3, true, NULL), 0);
 	iregexp_free(re);
 }
 
 Test(iregexp, invalid_text_does_not_match)
 {
 	struct iregexp *re = re_ok(".*");
-	cr_assert_eq(iregexp_match(re, "a\xff", 2, true), 0);
-	cr_assert_eq(iregexp_match(re, "\xc0\x80", 2, true), 0);        /* overlong */
-	cr_assert_eq(iregexp_match(re, "\xed\xa0\x80", 3, true), 0);    /* surrogate */
+	cr_assert_eq(iregexp_match(re, "a\xff", 2, true, NULL), 0);
+	cr_assert_eq(iregexp_match(re, "\xc0\x80", 2, true, NULL), 0);        /* overlong */
+	cr_assert_eq(iregexp_match(re, "\xed\xa0\x80", 3, true, NULL), 0);    /* surrogate */
 	iregexp_free(re);
 }
 
@@ -254,7 +254,7 @@ Test(iregexp, bounds)
 	big[IREGEXP_MAX_LEN - 1] = '\0';
 	/* 4095 literal a's: 4096 instructions with MATCH, the largest program */
 	struct iregexp *re = re_ok(big);
-	cr_assert_eq(iregexp_match(re, big, strlen(big), true), 1);
+	cr_assert_eq(iregexp_match(re, big, strlen(big), true, NULL), 1);
 	iregexp_free(re);
 	free(big);
 }
@@ -271,14 +271,14 @@ Test(iregexp, no_exponential_blowup, .timeout = 20)
 	const char *pats[] = {"(a*)*b", "(a|a)*b", "(a|aa)+c", "(.*)*x", "(a?){50}a{50}b"};
 	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
 		struct iregexp *re = re_ok(pats[i]);
-		cr_assert_eq(iregexp_match(re, t, n, true), 0, "%s", pats[i]);
-		cr_assert_eq(iregexp_match(re, t, n, false), 0, "%s", pats[i]);
+		cr_assert_eq(iregexp_match(re, t, n, true, NULL), 0, "%s", pats[i]);
+		cr_assert_eq(iregexp_match(re, t, n, false, NULL), 0, "%s", pats[i]);
 		iregexp_free(re);
 	}
 	struct iregexp *re = re_ok("(a?){50}a{50}");
-	cr_assert_eq(iregexp_match(re, t, 50, true), 1);
-	cr_assert_eq(iregexp_match(re, t, 100, true), 1);
-	cr_assert_eq(iregexp_match(re, t, 101, true), 0);
+	cr_assert_eq(iregexp_match(re, t, 50, true, NULL), 1);
+	cr_assert_eq(iregexp_match(re, t, 100, true, NULL), 1);
+	cr_assert_eq(iregexp_match(re, t, 101, true, NULL), 0);
 	iregexp_free(re);
 	free(t);
 }
@@ -322,8 +322,8 @@ Test(iregexp, mutated_patterns_fail_cleanly)
 			cr_assert(pos <= n, "error position %zu past the pattern (%zu)", pos, n);
 			continue;
 		}
-		cr_assert(iregexp_match(re, "abc\xc3\xa9" "123-]", 10, false) >= 0);
-		cr_assert(iregexp_match(re, pat, n, true) >= 0);
+		cr_assert(iregexp_match(re, "abc\xc3\xa9" "123-]", 10, false, NULL) >= 0);
+		cr_assert(iregexp_match(re, pat, n, true, NULL) >= 0);
 		iregexp_free(re);
 	}
 }

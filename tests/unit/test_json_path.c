@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/json/jbudget.h"
 #include "core/json/jdoc.h"
 #include "core/json/jpath.h"
 #include "strata/error.h"
@@ -53,7 +54,10 @@ static void expect(const char *doc_text, const char *path, const char *want_text
 {
 	json_t *doc = load(doc_text), *want = load(want_text), *got = NULL;
 	char msg[256] = "";
-	int rv = jdoc_extract(doc, path, true, &got, msg, sizeof(msg));
+	/* every example runs under the default budget: ordinary paths never
+	 * come near it */
+	struct jbudget b = jbudget_make(JBUDGET_DEFAULT);
+	int rv = jdoc_extract(doc, path, true, &b, &got, msg, sizeof(msg));
 	cr_assert_eq(rv, 0, "%s: %s", path, msg);
 	char *gs = json_dumps(got, JSON_COMPACT), *ws = json_dumps(want, JSON_COMPACT);
 	cr_assert(jvalue_equal(got, want), "%s\n  got  %s\n  want %s", path, gs, ws);
@@ -84,7 +88,7 @@ Test(jpath_rfc, bookstore_1_5)
 	 * is the pre-order walk) */
 	json_t *doc = load(d), *all = NULL;
 	char msg[256];
-	cr_assert_eq(jdoc_extract(doc, "$..*", true, &all, msg, sizeof(msg)), 0);
+	cr_assert_eq(jdoc_extract(doc, "$..*", true, NULL, &all, msg, sizeof(msg)), 0);
 	/* store, book, bicycle, 4 books, 4*4+2 book fields (2 with isbn), 2 bike fields */
 	cr_assert_eq(json_array_size(all), 1 + 2 + 4 + 18 + 2, "got %zu", json_array_size(all));
 	json_decref(all);
@@ -171,7 +175,7 @@ static void cmp_case(const char *expr, bool want)
 	snprintf(path, sizeof(path), "$[?%s]", expr);
 	json_t *doc = load("{\"obj\": {\"x\": \"y\"}, \"arr\": [2, 3]}"), *got = NULL;
 	char msg[256] = "";
-	cr_assert_eq(jdoc_extract(doc, path, true, &got, msg, sizeof(msg)), 0, "%s: %s", path, msg);
+	cr_assert_eq(jdoc_extract(doc, path, true, NULL, &got, msg, sizeof(msg)), 0, "%s: %s", path, msg);
 	cr_assert_eq(json_array_size(got), want ? 2u : 0u, "%s should be %s", expr, want ? "true" : "false");
 	json_decref(got);
 	json_decref(doc);
@@ -579,7 +583,7 @@ Test(jpath_functions, nesting_limit_applies_to_functions)
 			cr_assert_eq(rv, 0, "depth %d: %s", depth, msg);
 			json_t *doc = load("[\"a\", [1]]");
 			struct jpath_nodes out = {0};
-			cr_assert_eq(jpath_eval(p, doc, &out), 0);
+			cr_assert_eq(jpath_eval(p, doc, NULL, &out), 0);
 			/* length(@) is 1 for both; length(1) is Nothing */
 			cr_assert_eq(out.n, depth == 1 ? 2u : 0u);
 			jpath_nodes_free(&out);
@@ -606,18 +610,18 @@ Test(jpath_functions, node_limit_applies_to_count)
 	char msg[128];
 	cr_assert_eq(jpath_compile("$[?count(@.*) > 0]", &p, msg, sizeof(msg)), 0);
 	struct jpath_nodes out = {0};
-	cr_assert_eq(jpath_eval(p, doc, &out), STRATA_ETOO_LARGE);
+	cr_assert_eq(jpath_eval(p, doc, NULL, &out), STRATA_ETOO_LARGE);
 	jpath_nodes_free(&out);
 	jpath_free(p);
 	/* value() of the same node list: also bounded */
 	cr_assert_eq(jpath_compile("$[?value(@.*) == 7]", &p, msg, sizeof(msg)), 0);
-	cr_assert_eq(jpath_eval(p, doc, &out), STRATA_ETOO_LARGE);
+	cr_assert_eq(jpath_eval(p, doc, NULL, &out), STRATA_ETOO_LARGE);
 	jpath_nodes_free(&out);
 	jpath_free(p);
 	/* the operators say why */
 	json_t *got = NULL;
 	char why[256] = "";
-	cr_assert_eq(jdoc_extract(doc, "$[?count(@.*) > 0]", true, &got, why, sizeof(why)), STRATA_ETOO_LARGE);
+	cr_assert_eq(jdoc_extract(doc, "$[?count(@.*) > 0]", true, NULL, &got, why, sizeof(why)), STRATA_ETOO_LARGE);
 	cr_assert_null(got);
 	cr_assert(strstr(why, "count()") != NULL, "%s", why);
 	json_decref(x);
@@ -637,7 +641,7 @@ Test(jpath_functions, long_patterns_and_inputs_are_bounded, .timeout = 30)
 	cr_assert_not_null(doc);
 	json_t *got = NULL;
 	char msg[256];
-	cr_assert_eq(jdoc_extract(doc, "$[?match(@, $.p)]", true, &got, msg, sizeof(msg)), 0, "%s", msg);
+	cr_assert_eq(jdoc_extract(doc, "$[?match(@, $.p)]", true, NULL, &got, msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_eq(json_array_size(got), 0);
 	json_decref(got);
 	json_decref(doc);
@@ -646,13 +650,17 @@ Test(jpath_functions, long_patterns_and_inputs_are_bounded, .timeout = 30)
 	text[1000000] = '\0';
 	doc = json_pack("[s]", text);
 	cr_assert_not_null(doc);
-	cr_assert_eq(jdoc_extract(doc, "$[?search(@, '(a|a)*b')]", true, &got, msg, sizeof(msg)), 0);
+	/* ... and within the default budget */
+	struct jbudget b = jbudget_make(JBUDGET_DEFAULT);
+	cr_assert_eq(jdoc_extract(doc, "$[?search(@, '(a|a)*b')]", true, &b, &got, msg, sizeof(msg)), 0);
+	cr_assert_gt(b.used, 1000000u / JBUDGET_REGEX_STEPS, "the regex steps are charged: %llu",
+		     (unsigned long long)b.used);
 	cr_assert_eq(json_array_size(got), 0);
 	json_decref(got);
-	cr_assert_eq(jdoc_extract(doc, "$[?match(@, '(a*)*')]", true, &got, msg, sizeof(msg)), 0);
+	cr_assert_eq(jdoc_extract(doc, "$[?match(@, '(a*)*')]", true, NULL, &got, msg, sizeof(msg)), 0);
 	cr_assert_eq(json_array_size(got), 1);
 	json_decref(got);
-	cr_assert_eq(jdoc_extract(doc, "$[?length(@) == 1000000]", true, &got, msg, sizeof(msg)), 0);
+	cr_assert_eq(jdoc_extract(doc, "$[?length(@) == 1000000]", true, NULL, &got, msg, sizeof(msg)), 0);
 	cr_assert_eq(json_array_size(got), 1);
 	json_decref(got);
 	json_decref(doc);
@@ -704,7 +712,7 @@ Test(jpath_functions, mutated_paths_fail_cleanly)
 			continue;
 		}
 		struct jpath_nodes out = {0};
-		cr_assert_eq(jpath_eval(p, doc, &out), 0, "%s", path);
+		cr_assert_eq(jpath_eval(p, doc, NULL, &out), 0, "%s", path);
 		jpath_nodes_free(&out);
 		jpath_free(p);
 	}

@@ -139,7 +139,7 @@ Test(jstore, crud_names_and_reopen)
 	json_decref(doc);
 	cr_assert_eq(jstore_get(s, "books", "k00", &doc, msg, sizeof(msg)), STRATA_ENOT_FOUND);
 	json_t *q, *v = json_real(8.99);
-	CHECK_OK(jstore_query(s, "books", "$.price", "=", v, 100, false, false, &q, msg, sizeof(msg)));
+	CHECK_OK(jstore_query(s, "books", "$.price", "=", v, 100, false, false, NULL, &q, msg, sizeof(msg)));
 	cr_assert_eq(json_array_size(json_object_get(q, "ids")), 25u);
 	cr_assert_str_eq(json_string_value(json_object_get(q, "used_index")), "$.price");
 	json_decref(q);
@@ -236,8 +236,8 @@ static void compare_query(struct json_store *s, const char *c, bool all_indexed)
 		v = json_integer((json_int_t)(rnd() % 10) - 5);
 	}
 	json_t *a, *b;
-	CHECK_OK(jstore_query(s, c, path, op, v, JSTORE_QUERY_MAX, false, true, &a, msg, sizeof(msg)));
-	CHECK_OK(jstore_query(s, c, path, op, v, JSTORE_QUERY_MAX, false, false, &b, msg, sizeof(msg)));
+	CHECK_OK(jstore_query(s, c, path, op, v, JSTORE_QUERY_MAX, false, true, NULL, &a, msg, sizeof(msg)));
+	CHECK_OK(jstore_query(s, c, path, op, v, JSTORE_QUERY_MAX, false, false, NULL, &b, msg, sizeof(msg)));
 	char *vs = json_dumps(v, JSON_ENCODE_ANY);
 	cr_assert(json_is_null(json_object_get(a, "used_index")));
 	if (all_indexed && !json_is_array(v))
@@ -285,7 +285,7 @@ static size_t expected_entries(const char *path, json_t *doc)
 	char m[128];
 	cr_assert_eq(jpath_compile(path, &p, m, sizeof(m)), 0);
 	struct jpath_nodes l = {0};
-	cr_assert_eq(jpath_eval(p, doc, &l), 0);
+	cr_assert_eq(jpath_eval(p, doc, NULL, &l), 0);
 	size_t n = 0;
 	for (size_t i = 0; i < l.n; i++) {
 		json_t *v = l.v[i].value;
@@ -316,7 +316,7 @@ static size_t expected_unique_entries(const char *path, json_t *model, size_t ni
 		char m[128];
 		cr_assert_eq(jpath_compile(path, &p, m, sizeof(m)), 0);
 		struct jpath_nodes l = {0};
-		cr_assert_eq(jpath_eval(p, doc, &l), 0);
+		cr_assert_eq(jpath_eval(p, doc, NULL, &l), 0);
 		json_t *seen = json_array();
 		for (size_t i = 0; i < l.n; i++) {
 			json_t *v = l.v[i].value;
@@ -452,8 +452,8 @@ Test(jstore, long_strings_share_a_bucket_but_answer_exactly)
 	size_t want[] = {1, 2, 3, 2, 3};
 	for (int i = 0; i < 5; i++) {
 		json_t *a, *b;
-		CHECK_OK(jstore_query(s, "L", "$.s", ops[i], v, 100, false, false, &a, msg, sizeof(msg)));
-		CHECK_OK(jstore_query(s, "L", "$.s", ops[i], v, 100, false, true, &b, msg, sizeof(msg)));
+		CHECK_OK(jstore_query(s, "L", "$.s", ops[i], v, 100, false, false, NULL, &a, msg, sizeof(msg)));
+		CHECK_OK(jstore_query(s, "L", "$.s", ops[i], v, 100, false, true, NULL, &b, msg, sizeof(msg)));
 		cr_assert_eq(json_array_size(json_object_get(a, "ids")), want[i], "op %s", ops[i]);
 		cr_assert(json_equal(json_object_get(a, "ids"), json_object_get(b, "ids")), "op %s", ops[i]);
 		json_decref(a);
@@ -470,17 +470,17 @@ Test(jstore, query_errors)
 	json_t *info, *out, *v = json_true();
 	CHECK_OK(jstore_create(s, "e", NULL, &info, msg, sizeof(msg)));
 	json_decref(info);
-	cr_assert_eq(jstore_query(s, "e", "$.a", "<", v, 10, false, false, &out, msg, sizeof(msg)),
+	cr_assert_eq(jstore_query(s, "e", "$.a", "<", v, 10, false, false, NULL, &out, msg, sizeof(msg)),
 		     STRATA_EBAD_REQUEST);
 	cr_assert(strstr(msg, "orders numbers and strings"), "%s", msg);
-	cr_assert_eq(jstore_query(s, "e", "$.a", "~", v, 10, false, false, &out, msg, sizeof(msg)),
+	cr_assert_eq(jstore_query(s, "e", "$.a", "~", v, 10, false, false, NULL, &out, msg, sizeof(msg)),
 		     STRATA_EBAD_REQUEST);
-	cr_assert_eq(jstore_query(s, "e", "$.a[", "=", v, 10, false, false, &out, msg, sizeof(msg)),
+	cr_assert_eq(jstore_query(s, "e", "$.a[", "=", v, 10, false, false, NULL, &out, msg, sizeof(msg)),
 		     STRATA_EBAD_REQUEST);
 	cr_assert(strstr(msg, "position 4"), "%s", msg);
-	cr_assert_eq(jstore_query(s, "nope", "$.a", "=", v, 10, false, false, &out, msg, sizeof(msg)),
+	cr_assert_eq(jstore_query(s, "nope", "$.a", "=", v, 10, false, false, NULL, &out, msg, sizeof(msg)),
 		     STRATA_ENOT_FOUND);
-	CHECK_OK(jstore_query(s, "e", "$.a", "=", v, 10, true, false, &out, msg, sizeof(msg)));
+	CHECK_OK(jstore_query(s, "e", "$.a", "=", v, 10, true, false, NULL, &out, msg, sizeof(msg)));
 	cr_assert_eq(json_array_size(json_object_get(out, "ids")), 0u);
 	cr_assert(json_is_array(json_object_get(out, "docs")));
 	json_decref(out);

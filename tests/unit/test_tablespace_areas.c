@@ -214,7 +214,7 @@ Test(tsareas, json_collection_in_tablespace)
 	json_decref(got);
 	json_decref(doc);
 	json_t *q = NULL, *seven = json_integer(7);
-	cr_assert_eq(jstore_query(s, "c", "$.n", "=", seven, 10, false, false, &q, msg, sizeof(msg)), 0,
+	cr_assert_eq(jstore_query(s, "c", "$.n", "=", seven, 10, false, false, NULL, &q, msg, sizeof(msg)), 0,
 		     "%s", msg);
 	cr_assert_str_eq(json_string_value(json_object_get(q, "used_index")), "$.n");
 	cr_assert_eq(json_array_size(json_object_get(q, "ids")), 1);

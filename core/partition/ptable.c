@@ -272,6 +272,7 @@ static int apply_ops(struct ptable *t, const struct intent_op *ops, size_t n, bo
 	*written = 0;
 	if (hook && t->hook && t->hook(t->hook_arg, t->name, parts) != 0) {
 		snprintf(msg, msglen, "stopped by the test hook after the intent was logged");
+		t->hook = NULL; /* one-shot */
 		rv = STRATA_EIO;
 		goto out;
 	}
@@ -294,6 +295,7 @@ static int apply_ops(struct ptable *t, const struct intent_op *ops, size_t n, bo
 			if (hook && t->hook && t->hook(t->hook_arg, t->name, parts) != 0) {
 				snprintf(msg, msglen, "stopped by the test hook after %zu partition%s", parts,
 					 parts == 1 ? "" : "s");
+				t->hook = NULL; /* one-shot */
 				rv = STRATA_EIO;
 				goto out;
 			}

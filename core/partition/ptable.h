@@ -105,8 +105,9 @@ int ptable_insert(struct ptable *t, const json_t *rows, json_t **result, uint64_
  * (partitions_written 0) and after each partition's batch is written (1,
  * 2, ...), under the table's write lock. A non-zero return stops the insert
  * there as a failed write would (STRATA_EIO; the intent stays pending and
- * is completed later). stratad's debug op kills the process from it. fn
- * NULL removes it.
+ * is completed later) and removes the hook (one-shot). stratad's debug ops
+ * kill the process from it (debug.partitions_crash_after) or fail the
+ * insert (debug.partitions_fail_after). fn NULL removes it.
  */
 typedef int (*ptable_write_hook)(void *arg, const char *table, size_t partitions_written);
 void ptable_set_write_hook(struct ptable *t, ptable_write_hook fn, void *arg);

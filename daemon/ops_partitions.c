@@ -94,8 +94,12 @@ static int op_create_table(struct stratad *d, const json_t *args, json_t **resul
 static int op_list_tables(struct stratad *d, const json_t *args, json_t **result, char *msg,
 			  size_t msglen)
 {
-	(void)args, (void)msg, (void)msglen;
-	*result = json_pack("{s:o}", "tables", partitions_list(d->partitions));
+	(void)args;
+	json_t *arr;
+	int rv = partitions_list(d->partitions, &arr, msg, msglen);
+	if (rv)
+		return rv;
+	*result = json_pack("{s:o}", "tables", arr);
 	return *result ? 0 : STRATA_ENOMEM;
 }
 
@@ -107,10 +111,10 @@ static int op_get_table(struct stratad *d, const json_t *args, json_t **result, 
 	int rv = table_of(d, args, "name", &t, &name, msg, msglen);
 	if (rv)
 		return rv;
-	*result = ptable_info(t);
-	add_ts_name(d, *result, ptable_tablespace(t));
+	if ((rv = ptable_info(t, result, msg, msglen)) == 0)
+		add_ts_name(d, *result, ptable_tablespace(t));
 	partitions_release(d->partitions);
-	return *result ? 0 : STRATA_ENOMEM;
+	return rv;
 }
 
 static int op_drop_table(struct stratad *d, const json_t *args, json_t **result, char *msg,
@@ -190,17 +194,19 @@ static int op_list(struct stratad *d, const json_t *args, json_t **result, char 
 {
 	json_t *tv = json_object_get(args, "table");
 	json_t *arr;
+	int rv;
 	if (!tv || (json_is_string(tv) && json_string_length(tv) == 0)) {
-		arr = partitions_all(d->partitions);
+		rv = partitions_all(d->partitions, &arr, msg, msglen);
 	} else {
 		struct ptable *t;
 		const char *name;
-		int rv = table_of(d, args, "table", &t, &name, msg, msglen);
-		if (rv)
+		if ((rv = table_of(d, args, "table", &t, &name, msg, msglen)) != 0)
 			return rv;
-		arr = ptable_partitions_json(t);
+		rv = ptable_partitions_json(t, &arr, msg, msglen);
 		partitions_release(d->partitions);
 	}
+	if (rv)
+		return rv;
 	*result = json_pack("{s:o}", "partitions", arr);
 	return *result ? 0 : STRATA_ENOMEM;
 }

@@ -94,8 +94,12 @@ static int op_create_table(struct stratad *d, const json_t *args, json_t **resul
 static int op_list_tables(struct stratad *d, const json_t *args, json_t **result, char *msg,
 			  size_t msglen)
 {
-	(void)args, (void)msg, (void)msglen;
-	*result = json_pack("{s:o}", "tables", partitions_list(d->partitions));
+	(void)args;
+	json_t *arr;
+	int rv = partitions_list(d->partitions, &arr, msg, msglen);
+	if (rv)
+		return rv;
+	*result = json_pack("{s:o}", "tables", arr);
 	return *result ? 0 : STRATA_ENOMEM;
 }
 
@@ -107,10 +111,10 @@ static int op_get_table(struct stratad *d, const json_t *args, json_t **result, 
 	int rv = table_of(d, args, "name", &t, &name, msg, msglen);
 	if (rv)
 		return rv;
-	*result = ptable_info(t);
-	add_ts_name(d, *result, ptable_tablespace(t));
+	if ((rv = ptable_info(t, result, msg, msglen)) == 0)
+		add_ts_name(d, *result, ptable_tablespace(t));
 	partitions_release(d->partitions);
-	return *result ? 0 : STRATA_ENOMEM;
+	return rv;
 }
 
 static int op_drop_table(struct stratad *d, const json_t *args, json_t **result, char *msg,
@@ -190,17 +194,19 @@ static int op_list(struct stratad *d, const json_t *args, json_t **result, char 
 {
 	json_t *tv = json_object_get(args, "table");
 	json_t *arr;
+	int rv;
 	if (!tv || (json_is_string(tv) && json_string_length(tv) == 0)) {
-		arr = partitions_all(d->partitions);
+		rv = partitions_all(d->partitions, &arr, msg, msglen);
 	} else {
 		struct ptable *t;
 		const char *name;
-		int rv = table_of(d, args, "table", &t, &name, msg, msglen);
-		if (rv)
+		if ((rv = table_of(d, args, "table", &t, &name, msg, msglen)) != 0)
 			return rv;
-		arr = ptable_partitions_json(t);
+		rv = ptable_partitions_json(t, &arr, msg, msglen);
 		partitions_release(d->partitions);
 	}
+	if (rv)
+		return rv;
 	*result = json_pack("{s:o}", "partitions", arr);
 	return *result ? 0 : STRATA_ENOMEM;
 }
@@ -268,8 +274,22 @@ static int crash_hook(void *arg, const char *table, size_t written)
 	return 1; /* not reached */
 }
 
-static int op_crash_after(struct stratad *d, const json_t *args, json_t **result, char *msg,
-			  size_t msglen)
+/* debug.partitions_fail_after: the next insert fails there as a failed
+ * partition write would (io_error), leaving its intent pending in the
+ * running stratad: the table's next operation must complete it. The hook
+ * is one-shot (ptable_set_write_hook). */
+static int fail_hook(void *arg, const char *table, size_t written)
+{
+	if (written != (size_t)(uintptr_t)arg)
+		return 0;
+	fprintf(stderr, "stratad: debug: failing an insert into '%s' after %zu partition%s\n",
+		table, written, written == 1 ? "" : "s");
+	return 1;
+}
+
+/* Arms hook on table args.name for its next insert, after args.partitions. */
+static int arm_write_hook(struct stratad *d, const json_t *args, ptable_write_hook hook,
+			  json_t **result, char *msg, size_t msglen)
 {
 	struct ptable *t;
 	const char *name;
@@ -278,13 +298,25 @@ static int op_crash_after(struct stratad *d, const json_t *args, json_t **result
 	if (rv)
 		return rv;
 	if ((rv = arg_u64(args, "partitions", true, 0, 0, PART_MAX, &n, msg, msglen)) == 0) {
-		ptable_set_write_hook(t, crash_hook, (void *)(uintptr_t)n);
+		ptable_set_write_hook(t, hook, (void *)(uintptr_t)n);
 		*result = json_pack("{s:s, s:I}", "armed", name, "partitions", (json_int_t)n);
 		if (!*result)
 			rv = STRATA_ENOMEM;
 	}
 	partitions_release(d->partitions);
 	return rv;
+}
+
+static int op_crash_after(struct stratad *d, const json_t *args, json_t **result, char *msg,
+			  size_t msglen)
+{
+	return arm_write_hook(d, args, crash_hook, result, msg, msglen);
+}
+
+static int op_fail_after(struct stratad *d, const json_t *args, json_t **result, char *msg,
+			 size_t msglen)
+{
+	return arm_write_hook(d, args, fail_hook, result, msg, msglen);
 }
 
 const struct op_def ops_partitions[] = {
@@ -299,5 +331,6 @@ const struct op_def ops_partitions[] = {
 	{"partitions.add", op_add, true, false},
 	{"partitions.drop", op_drop, true, false},
 	{"debug.partitions_crash_after", op_crash_after, false, true},
+	{"debug.partitions_fail_after", op_fail_after, false, true},
 	{0},
 };

@@ -218,19 +218,11 @@ int partitions_create_table(struct partitions *p, const json_t *spec, const char
 		goto out;
 	}
 	p->v[p->n++] = t;
-	*info = ptable_info(t);
-	if (!*info)
-		rv = STRATA_ENOMEM;
+	rv = ptable_info(t, info, msg, msglen);
 out:
 	pthread_rwlock_unlock(&p->lock);
 	free(ids);
 	return rv;
-}
-
-static int sum_rows(json_t *info, uint64_t *rows)
-{
-	*rows = (uint64_t)json_integer_value(json_object_get(info, "rows"));
-	return 0;
 }
 
 int partitions_drop_table(struct partitions *p, const char *name, uint64_t *rows, char *msg,
@@ -244,8 +236,10 @@ int partitions_drop_table(struct partitions *p, const char *name, uint64_t *rows
 		rv = STRATA_ENOT_FOUND;
 		goto out;
 	}
-	json_t *info = ptable_info(p->v[i]);
-	sum_rows(info, rows);
+	json_t *info;
+	if ((rv = ptable_info(p->v[i], &info, msg, msglen)) != 0)
+		goto out;
+	*rows = (uint64_t)json_integer_value(json_object_get(info, "rows"));
 	json_decref(info);
 	struct ptable *t = p->v[i];
 	p->v[i] = p->v[--p->n];
@@ -289,25 +283,42 @@ void partitions_release(struct partitions *p)
 	pthread_rwlock_unlock(&p->lock);
 }
 
-json_t *partitions_list(struct partitions *p)
+/* *out = the array of each table's each(t), concatenated (flatten: the
+ * elements of each array) or one element per table. */
+static int collect(struct partitions *p, int (*each)(struct ptable *, json_t **, char *, size_t),
+		   bool flatten, json_t **out, char *msg, size_t msglen)
 {
 	json_t *arr = json_array();
+	if (!arr)
+		return STRATA_ENOMEM;
+	int rv = 0;
 	pthread_rwlock_rdlock(&p->lock);
-	for (size_t i = 0; arr && i < p->n; i++)
-		json_array_append_new(arr, ptable_info(p->v[i]));
-	pthread_rwlock_unlock(&p->lock);
-	return arr;
-}
-
-json_t *partitions_all(struct partitions *p)
-{
-	json_t *arr = json_array();
-	pthread_rwlock_rdlock(&p->lock);
-	for (size_t i = 0; arr && i < p->n; i++) {
-		json_t *one = ptable_partitions_json(p->v[i]);
-		json_array_extend(arr, one);
-		json_decref(one);
+	for (size_t i = 0; i < p->n && !rv; i++) {
+		json_t *one;
+		if ((rv = each(p->v[i], &one, msg, msglen)) != 0)
+			break;
+		if (flatten) {
+			rv = json_array_extend(arr, one) == 0 ? 0 : STRATA_ENOMEM;
+			json_decref(one);
+		} else {
+			rv = json_array_append_new(arr, one) == 0 ? 0 : STRATA_ENOMEM;
+		}
 	}
 	pthread_rwlock_unlock(&p->lock);
-	return arr;
+	if (rv) {
+		json_decref(arr);
+		return rv;
+	}
+	*out = arr;
+	return 0;
+}
+
+int partitions_list(struct partitions *p, json_t **out, char *msg, size_t msglen)
+{
+	return collect(p, ptable_info, false, out, msg, msglen);
+}
+
+int partitions_all(struct partitions *p, json_t **out, char *msg, size_t msglen)
+{
+	return collect(p, ptable_partitions_json, true, out, msg, msglen);
 }

@@ -34,7 +34,9 @@ int partitions_close(struct partitions *p);
  */
 int partitions_create_table(struct partitions *p, const json_t *spec, const char *kind_dir,
 			    uint64_t tablespace_id, json_t **info, char *msg, size_t msglen);
-/* Drops a table and every row. *rows = how many. STRATA_ENOT_FOUND. */
+/* Drops a table and every row. *rows = how many (a pending insert
+ * completed first: counted whole; when it cannot be, the table stays and
+ * the roll-forward's error is returned). STRATA_ENOT_FOUND. */
 int partitions_drop_table(struct partitions *p, const char *name, uint64_t *rows, char *msg,
 			  size_t msglen);
 
@@ -47,9 +49,11 @@ void partitions_release(struct partitions *p);
 /* A fresh partition id (persisted first). */
 int partitions_next_id(struct partitions *p, uint64_t *id);
 
-/* [ptable_info of each table] */
-json_t *partitions_list(struct partitions *p);
-/* Every partition of every table (ptable_partitions_json). */
-json_t *partitions_all(struct partitions *p);
+/* *out = [ptable_info of each table]. A table whose pending insert cannot
+ * be completed fails the whole list with its error (msg names it). */
+int partitions_list(struct partitions *p, json_t **out, char *msg, size_t msglen);
+/* *out = every partition of every table (ptable_partitions_json); errors
+ * as partitions_list. */
+int partitions_all(struct partitions *p, json_t **out, char *msg, size_t msglen);
 
 #endif

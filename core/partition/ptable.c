@@ -237,10 +237,10 @@ static int count_rows(struct lsm *l, uint64_t *n)
  * write one batch per partition in table order (each fdatasynced by its
  * tree's WAL), then mark the intent DONE. A crash or failure between the
  * first and last partition write leaves the intent pending; it is rolled
- * forward (the same keys and values put again) before the table's next
- * insert, query or partition change, or at the next open. So all rows of
- * an insert are in the trees, or (its intent never durable) none are.
- * Queries hold the read lock and inserts the write lock, so a query never
+ * forward (the same keys and values put again) at the next open, or by
+ * lock_settled before the table's next operation of any kind. So all rows
+ * of an insert are in the trees, or (its intent never durable) none are.
+ * Readers hold the read lock and inserts the write lock, so a reader never
  * sees part of an insert either.
  */
 
@@ -272,6 +272,7 @@ static int apply_ops(struct ptable *t, const struct intent_op *ops, size_t n, bo
 	*written = 0;
 	if (hook && t->hook && t->hook(t->hook_arg, t->name, parts) != 0) {
 		snprintf(msg, msglen, "stopped by the test hook after the intent was logged");
+		t->hook = NULL; /* one-shot */
 		rv = STRATA_EIO;
 		goto out;
 	}
@@ -294,6 +295,7 @@ static int apply_ops(struct ptable *t, const struct intent_op *ops, size_t n, bo
 			if (hook && t->hook && t->hook(t->hook_arg, t->name, parts) != 0) {
 				snprintf(msg, msglen, "stopped by the test hook after %zu partition%s", parts,
 					 parts == 1 ? "" : "s");
+				t->hook = NULL; /* one-shot */
 				rv = STRATA_EIO;
 				goto out;
 			}
@@ -336,8 +338,7 @@ out:
 	return rv;
 }
 
-/* Before a change or a read: completes an insert that failed half-way.
- * Write lock held. */
+/* Completes an insert that failed half-way. Write lock held. */
 static int settle(struct ptable *t, char *msg, size_t msglen)
 {
 	char inner[256];
@@ -347,6 +348,54 @@ static int settle(struct ptable *t, char *msg, size_t msglen)
 			 "partition (%s); it is completed before the next operation on the table, or at "
 			 "the next start", t->name, inner);
 	return rv;
+}
+
+#define SETTLE_TRIES 3
+
+/*
+ * The way into a table for every operation on its rows or partitions
+ * (insert, query, info, partition lists, partition-for, add, drop): takes
+ * t's lock — exclusive for a change, shared for a read — with no insert
+ * left pending. An intent a failed partition write left behind is completed
+ * first, under the write lock, so a reader never counts or returns part of
+ * an insert, and a partition is never added or dropped between an insert's
+ * partition writes (its rows would then go to another set of partitions
+ * than the one it was routed to).
+ *
+ * A reader that finds an intent pending trades its read lock for the write
+ * lock to complete it, then takes the read lock again; an insert failing
+ * in between leaves another pending intent, completed in the same way, up
+ * to SETTLE_TRIES times (then STRATA_EBUSY).
+ *
+ * 0 with the lock held; else the error of the roll-forward (msg says it
+ * could not be completed; the intent stays pending) and the lock is not
+ * held.
+ */
+static int lock_settled(struct ptable *t, bool exclusive, char *msg, size_t msglen)
+{
+	if (exclusive) {
+		pthread_rwlock_wrlock(&t->lock);
+		int rv = settle(t, msg, msglen);
+		if (rv)
+			pthread_rwlock_unlock(&t->lock);
+		return rv;
+	}
+	pthread_rwlock_rdlock(&t->lock);
+	for (int tries = 0; intent_log_is_pending(t->ilog); tries++) {
+		pthread_rwlock_unlock(&t->lock);
+		if (tries == SETTLE_TRIES) {
+			snprintf(msg, msglen, "table '%s': inserts keep failing half-way; try again",
+				 t->name);
+			return STRATA_EBUSY;
+		}
+		pthread_rwlock_wrlock(&t->lock);
+		int rv = settle(t, msg, msglen);
+		pthread_rwlock_unlock(&t->lock);
+		if (rv)
+			return rv;
+		pthread_rwlock_rdlock(&t->lock);
+	}
+	return 0;
 }
 
 void ptable_set_write_hook(struct ptable *t, ptable_write_hook fn, void *arg)
@@ -554,17 +603,21 @@ static json_t *partitions_locked(struct ptable *t)
 	return arr;
 }
 
-json_t *ptable_partitions_json(struct ptable *t)
+int ptable_partitions_json(struct ptable *t, json_t **out, char *msg, size_t msglen)
 {
-	pthread_rwlock_rdlock(&t->lock);
-	json_t *arr = partitions_locked(t);
+	int rv = lock_settled(t, false, msg, msglen);
+	if (rv)
+		return rv;
+	*out = partitions_locked(t);
 	pthread_rwlock_unlock(&t->lock);
-	return arr;
+	return *out ? 0 : STRATA_ENOMEM;
 }
 
-json_t *ptable_info(struct ptable *t)
+int ptable_info(struct ptable *t, json_t **out, char *msg, size_t msglen)
 {
-	pthread_rwlock_rdlock(&t->lock);
+	int rv = lock_settled(t, false, msg, msglen);
+	if (rv)
+		return rv;
 	uint64_t rows = 0;
 	for (size_t i = 0; i < t->s.n; i++)
 		rows += t->rows[i];
@@ -575,7 +628,8 @@ json_t *ptable_info(struct ptable *t)
 	if (j && t->s.strategy == PART_COMPOSITE)
 		json_object_set_new(j, "hash_key", json_string(t->s.hash_key));
 	pthread_rwlock_unlock(&t->lock);
-	return j;
+	*out = j;
+	return j ? 0 : STRATA_ENOMEM;
 }
 
 /* ---- row keys ------------------------------------------------------------ */
@@ -673,9 +727,8 @@ int ptable_insert(struct ptable *t, const json_t *rows, json_t **result, uint64_
 	int rv = 0;
 	size_t *per = NULL, *added = NULL;
 	struct intent_op *iops = NULL;
-	pthread_rwlock_wrlock(&t->lock);
-	if ((rv = settle(t, msg, msglen)) != 0)
-		goto out;
+	if ((rv = lock_settled(t, true, msg, msglen)) != 0)
+		goto unlocked;
 	for (size_t i = 0; i < n && !rv; i++) {
 		const json_t *row = json_array_get(rows, i);
 		char inner[300];
@@ -774,7 +827,7 @@ int ptable_insert(struct ptable *t, const json_t *rows, json_t **result, uint64_
 	size_t written;
 	char inner[300];
 	if ((rv = apply_ops(t, iops, n, true, &written, inner, sizeof(inner))) != 0) {
-		/* The intent stays pending: settle() completes it. */
+		/* The intent stays pending: lock_settled completes it. */
 		snprintf(msg, msglen, "%s; the insert is logged and is completed before the next "
 			 "operation on the table, or at the next start", inner);
 		goto out;
@@ -794,6 +847,7 @@ int ptable_insert(struct ptable *t, const json_t *rows, json_t **result, uint64_
 		rv = STRATA_ENOMEM;
 out:
 	pthread_rwlock_unlock(&t->lock);
+unlocked:
 	for (size_t i = 0; i < n; i++) {
 		free(st[i].key.p);
 		free(st[i].val);
@@ -888,24 +942,9 @@ int ptable_query(struct ptable *t, const json_t *where, size_t limit, const char
 	}
 	struct qstate q = {.w = w, .rows = json_array(), .limit = limit};
 	json_t *scanned = json_array(), *pruned = json_array();
-	pthread_rwlock_rdlock(&t->lock);
 	bool *keep = NULL;
-	for (int tries = 0; intent_log_is_pending(t->ilog); tries++) {
-		/* An insert failed half-way: complete it first (never show part
-		 * of it). */
-		pthread_rwlock_unlock(&t->lock);
-		pthread_rwlock_wrlock(&t->lock);
-		rv = settle(t, msg, msglen);
-		pthread_rwlock_unlock(&t->lock);
-		pthread_rwlock_rdlock(&t->lock);
-		if (rv)
-			goto out;
-		if (tries == 3) {
-			snprintf(msg, msglen, "table '%s' has an insert that could not be completed", t->name);
-			rv = STRATA_EBUSY;
-			goto out;
-		}
-	}
+	if ((rv = lock_settled(t, false, msg, msglen)) != 0)
+		goto unlocked;
 	keep = calloc(t->s.n ? t->s.n : 1, sizeof(*keep));
 	if (!keep || !q.rows || !scanned || !pruned) {
 		rv = STRATA_ENOMEM;
@@ -962,6 +1001,7 @@ int ptable_query(struct ptable *t, const json_t *where, size_t limit, const char
 		rv = STRATA_ENOMEM;
 out:
 	pthread_rwlock_unlock(&t->lock);
+unlocked:
 	free(keep);
 	json_decref(q.rows);
 	json_decref(scanned);
@@ -1002,11 +1042,10 @@ int ptable_add_partition(struct ptable *t, uint64_t id, const char *name, const 
 			 json_t **info, char *msg, size_t msglen)
 {
 	struct part_def d;
-	pthread_rwlock_wrlock(&t->lock);
 	/* The default partition's check below must see every row. */
-	int rv = settle(t, msg, msglen);
+	int rv = lock_settled(t, true, msg, msglen);
 	if (rv)
-		goto out;
+		return rv;
 	if ((rv = part_def_parse(&t->s, name, def, &d, msg, msglen)) != 0)
 		goto out;
 	d.id = id;
@@ -1071,12 +1110,16 @@ out:
 
 int ptable_drop_partition(struct ptable *t, uint64_t id, uint64_t *rows, char *msg, size_t msglen)
 {
-	pthread_rwlock_wrlock(&t->lock);
+	/* A pending insert is completed on the partitions it was routed to
+	 * (this one included) before any of them goes: the count below has
+	 * all of its rows. */
+	int rv = lock_settled(t, true, msg, msglen);
+	if (rv)
+		return rv;
 	size_t idx = SIZE_MAX;
 	for (size_t i = 0; i < t->s.n; i++)
 		if (t->s.v[i].id == id)
 			idx = i;
-	int rv = 0;
 	if (idx == SIZE_MAX) {
 		snprintf(msg, msglen, "no partition with id %" PRIu64 " in table '%s'", id, t->name);
 		rv = STRATA_ENOT_FOUND;
@@ -1141,9 +1184,11 @@ int ptable_partition_for(struct ptable *t, const json_t *value, const json_t *hv
 			 json_t **result, char *msg, size_t msglen)
 {
 	json_t *num = as_number(value), *hnum = as_number(hvalue);
-	pthread_rwlock_rdlock(&t->lock);
+	int rv = lock_settled(t, false, msg, msglen);
+	if (rv)
+		goto unlocked;
 	size_t idx = SIZE_MAX, sidx = SIZE_MAX;
-	int rv = num ? part_route_value(&t->s, num, hnum ? hnum : hvalue, &idx, msg, msglen) : STRATA_ENOT_FOUND;
+	rv = num ? part_route_value(&t->s, num, hnum ? hnum : hvalue, &idx, msg, msglen) : STRATA_ENOT_FOUND;
 	if (!num || rv || t->s.v[idx].is_default) {
 		/* as a string (or when the number found only the default) */
 		int r2 = part_route_value(&t->s, value, hvalue, &sidx, msg, msglen);
@@ -1161,6 +1206,7 @@ int ptable_partition_for(struct ptable *t, const json_t *value, const json_t *hv
 			rv = STRATA_ENOMEM;
 	}
 	pthread_rwlock_unlock(&t->lock);
+unlocked:
 	json_decref(num);
 	json_decref(hnum);
 	return rv;

@@ -27,15 +27,19 @@
  * every row first (one bad row: nothing is written), logs the whole routed
  * insert in the table's intent log (INTENT.log, core/partition/intent.h;
  * fdatasynced), writes one batch per partition, then marks the intent done.
- * An intent left pending by a crash (or by a failed partition write) is
- * rolled forward — its rows put again, idempotently — at the next open, or
- * before the next insert, query or partition add. So after a crash an
- * insert's rows are in every partition or, if it was never acknowledged
- * and its intent never became durable, in none.
+ * An intent left pending by a crash is rolled forward — its rows put again,
+ * idempotently — at the next open; one left pending by a failed partition
+ * write, before the table's next operation on its rows or partitions: every
+ * function below that takes a table and a msg (insert, query, info,
+ * partition lists, partition-for, add, drop) completes it first, and fails
+ * with the roll-forward's error (msg: "could not be completed", the intent
+ * still pending) when it cannot. So after a crash an insert's rows are in
+ * every partition or, if it was never acknowledged and its intent never
+ * became durable, in none; and no answer counts or returns part of one.
  *
- * Thread safety: any thread; a table has a rwlock (queries share it; inserts
- * and partition changes are exclusive), so a query never sees part of an
- * insert.
+ * Thread safety: any thread; a table has a rwlock (readers share it;
+ * inserts and partition changes are exclusive), so a reader never sees part
+ * of an insert.
  */
 #ifndef STRATA_CORE_PARTITION_PTABLE_H
 #define STRATA_CORE_PARTITION_PTABLE_H
@@ -71,22 +75,28 @@ int ptable_close(struct ptable *t);
 
 const char *ptable_name(const struct ptable *t);
 uint64_t ptable_tablespace(const struct ptable *t);
-/* Largest partition id in the table (0 if none). */
+/* Largest partition id in the table (0 if none). Ids only: no roll-forward. */
 uint64_t ptable_max_id(struct ptable *t);
-/* Whether the table has the partition id. */
+/* Whether the table has the partition id. Ids only: no roll-forward. */
 bool ptable_has_partition(struct ptable *t, uint64_t id);
 
-/* {"name","key","strategy","hash_key"?,"primary_key"?,"partitions":[...],"rows"} */
-json_t *ptable_info(struct ptable *t);
-/* [{"id","table","name","definition","rows"}] */
-json_t *ptable_partitions_json(struct ptable *t);
+/*
+ * *out = {"name","key","strategy","hash_key"?,"primary_key"?,"partitions":
+ * [...],"rows"}, after completing a pending insert (see above).
+ *   the roll-forward's error (msg says so), STRATA_EBUSY, STRATA_ENOMEM
+ */
+int ptable_info(struct ptable *t, json_t **out, char *msg, size_t msglen);
+/* *out = [{"id","table","name","definition","rows"}]; errors as ptable_info. */
+int ptable_partitions_json(struct ptable *t, json_t **out, char *msg, size_t msglen);
 
 /* Adds a partition with the given (fresh) id. *info: its representation.
  * STRATA_EBAD_REQUEST, STRATA_ECONFLICT (overlap, or the default partition
  * holds rows that would belong to it). */
 int ptable_add_partition(struct ptable *t, uint64_t id, const char *name, const json_t *def,
 			 json_t **info, char *msg, size_t msglen);
-/* Drops partition id and its rows; *rows = how many it held. STRATA_ENOT_FOUND. */
+/* Drops partition id and its rows (a pending insert completed first, on
+ * every partition it was routed to); *rows = how many it held.
+ * STRATA_ENOT_FOUND, roll-forward errors. */
 int ptable_drop_partition(struct ptable *t, uint64_t id, uint64_t *rows, char *msg, size_t msglen);
 
 /* Routes and stores rows (an array of objects), atomically across
@@ -105,8 +115,9 @@ int ptable_insert(struct ptable *t, const json_t *rows, json_t **result, uint64_
  * (partitions_written 0) and after each partition's batch is written (1,
  * 2, ...), under the table's write lock. A non-zero return stops the insert
  * there as a failed write would (STRATA_EIO; the intent stays pending and
- * is completed later). stratad's debug op kills the process from it. fn
- * NULL removes it.
+ * is completed later) and removes the hook (one-shot). stratad's debug ops
+ * kill the process from it (debug.partitions_crash_after) or fail the
+ * insert (debug.partitions_fail_after). fn NULL removes it.
  */
 typedef int (*ptable_write_hook)(void *arg, const char *table, size_t partitions_written);
 void ptable_set_write_hook(struct ptable *t, ptable_write_hook fn, void *arg);

@@ -8,12 +8,19 @@ crash (core/partition/intent.h, docs/partitions.md "Atomic inserts"):
   rolled forward from the intent log;
 - writers inserting batches spread over 4 partitions while stratad is
   killed -9 at random moments, several times: every acknowledged batch is
-  entirely present, and no batch is partly present.
+  entirely present, and no batch is partly present;
+- whatever the first request after an interrupted insert is — table info,
+  the table list, partition lists with row counts, partition-for, a query,
+  adding, dropping a partition, dropping the table — it sees (and counts)
+  the whole insert: after a crash and restart, and in a running stratad
+  whose insert failed half-way (debug.partitions_fail_after), where that
+  request is what completes the insert.
 """
 from __future__ import annotations
 
 import os
 import random
+import struct
 import threading
 import time
 import urllib.error
@@ -114,8 +121,113 @@ def test_crash_between_partition_writes_rolls_the_insert_forward(cluster, after)
 
 
 def test_debug_crash_op_needs_a_table(cluster):
-    r = cluster.cli("call", "debug.partitions_crash_after", '{"name":"nope","partitions":1}')
-    assert r.returncode == 1 and "not_found" in r.stderr, (r.stdout, r.stderr)
+    for op in ("debug.partitions_crash_after", "debug.partitions_fail_after"):
+        r = cluster.cli("call", op, '{"name":"nope","partitions":1}')
+        assert r.returncode == 1 and "not_found" in r.stderr, (op, r.stdout, r.stderr)
+
+
+# --------------------------------------------------------------------------
+# the first request after an interrupted insert sees all of it
+
+FIRST_OPS = ["table_info", "list_tables", "partitions_of_table", "all_partitions",
+             "partition_for", "query", "add_partition", "drop_partition", "drop_table"]
+
+
+def _intent_done(env, table: str) -> bool:
+    """Whether the table's intent log (core/partition/intent.h) marks its
+    last intent done: INTENT at offset 0, then a DONE of the same seq."""
+    b = (env.data / "partitioned" / table / "INTENT.log").read_bytes()
+    if len(b) < 32:
+        return True                  # no intent logged
+    _, ln = struct.unpack_from("<II", b, 0)
+    kind, seq = b[12], struct.unpack_from("<Q", b, 16)[0]
+    assert kind == 1, f"the record at 0 is not an INTENT: {b[:32]!r}"
+    nxt = 8 + ln
+    if len(b) < nxt + 24:
+        return False
+    return b[nxt + 12] == 2 and struct.unpack_from("<Q", b, nxt + 16)[0] == seq
+
+
+def _interrupt_insert(env, mode: str) -> dict:
+    """Table det (p0, p1, p2; one row each), then an insert of 2 rows per
+    partition interrupted after 1 of its 3 partitions: by SIGKILL and a
+    restart ("crash"), or by a failed partition write in the running
+    stratad ("fail"), which leaves its intent pending. Returns the table's
+    creation answer (partition ids)."""
+    info = create_table(env, "det", nparts=3)
+    before = [{"k": i * WIDTH + 1, "batch": "before"} for i in range(3)]
+    r = env.request("POST", f"{PT}/det/rows", {"rows": before})
+    assert r.status == 200 and r.body["inserted"] == 3, r
+    op = "debug.partitions_crash_after" if mode == "crash" else "debug.partitions_fail_after"
+    armed = env.cli("call", op, '{"name":"det","partitions":1}')
+    assert armed.returncode == 0, armed.stderr
+    rows = [{"k": i * WIDTH + 50 + j, "batch": "crash", "j": j} for i in range(3) for j in range(2)]
+    if mode == "crash":
+        _insert_expecting_death(env, "det", rows)
+        restart_stratad(env)
+    else:
+        r = env.request("POST", f"{PT}/det/rows", {"rows": rows})
+        assert r.status == 500 and r.body["error"]["code"] == "io_error", r
+        assert "completed before the next operation" in r.body["error"]["message"], r
+        assert "failing an insert into 'det' after 1 partition" in env.stratad.stderr()
+        assert not _intent_done(env, "det"), "the failed insert's intent is not pending"
+    return info
+
+
+def _counts(parts: list[dict], table: str = "det") -> list[int]:
+    return [p["rows"] for p in parts if p["table"] == table]
+
+
+@pytest.mark.parametrize("first", FIRST_OPS)
+@pytest.mark.parametrize("mode", ["crash", "fail"])
+def test_first_request_after_an_interrupted_insert_sees_all_of_it(cluster, mode, first):
+    env = cluster
+    ids = {p["name"]: p["id"] for p in _interrupt_insert(env, mode)["partitions"]}
+    what = f"{mode} after 1 of 3 partitions, then {first} first"
+    if first == "table_info":
+        r = env.get(f"{PT}/det")
+        assert r.status == 200, r
+        assert r.body["rows"] == 9 and _counts(r.body["partitions"]) == [3, 3, 3], f"{what}: {r.body}"
+    elif first == "list_tables":
+        r = env.get(PT)
+        assert r.status == 200, r
+        (t,) = [t for t in r.body["tables"] if t["name"] == "det"]
+        assert t["rows"] == 9 and _counts(t["partitions"]) == [3, 3, 3], f"{what}: {t}"
+    elif first == "partitions_of_table":
+        r = env.get("/api/v1/storage/partitions?table=det")
+        assert r.status == 200 and _counts(r.body["partitions"]) == [3, 3, 3], f"{what}: {r}"
+    elif first == "all_partitions":
+        r = env.get("/api/v1/storage/partitions")
+        assert r.status == 200 and _counts(r.body["partitions"]) == [3, 3, 3], f"{what}: {r}"
+    elif first == "partition_for":
+        r = env.get(f"{PT}/det/partition-for?value=150")
+        assert r.status == 200 and r.body["partition"] == "p1", f"{what}: {r}"
+    elif first == "query":
+        assert len(all_rows(env, "det")) == 9, what
+    elif first == "add_partition":
+        r = env.request("POST", "/api/v1/storage/partitions",
+                        {"table": "det", "name": "p3", "definition": {"from": 300, "to": 400}})
+        assert r.status == 201, f"{what}: {r}"
+        parts = env.get("/api/v1/storage/partitions?table=det").body["partitions"]
+        assert _counts(parts) == [3, 3, 3, 0], f"{what}: {parts}"
+    elif first == "drop_partition":
+        r = env.request("DELETE", f"/api/v1/storage/partitions/{ids['p2']}")
+        assert r.status == 200 and r.body["dropped_rows"] == 3, \
+            f"{what}: p2 held 1 row and 2 of the insert: {r}"
+        parts = env.get("/api/v1/storage/partitions?table=det").body["partitions"]
+        assert _counts(parts) == [3, 3], f"{what}: {parts}"
+        assert len(all_rows(env, "det")) == 6, what
+    elif first == "drop_table":
+        r = env.request("DELETE", f"{PT}/det")
+        assert r.status == 200 and r.body["dropped_rows"] == 9, f"{what}: {r}"
+        return
+    # That first request completed the insert (in the fail case it is what
+    # completed it): its intent is marked done, every row is there.
+    assert _intent_done(env, "det"), f"{what}: the insert's intent is still pending"
+    if first not in ("drop_partition", "add_partition"):
+        assert len(all_rows(env, "det")) == 9, what
+        parts = env.get("/api/v1/storage/partitions?table=det").body["partitions"]
+        assert _counts(parts) == [3, 3, 3], f"{what}: {parts}"
 
 
 # --------------------------------------------------------------------------

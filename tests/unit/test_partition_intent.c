@@ -6,10 +6,13 @@
  * crash image taken after 0, 1 or all 3 partitions of an insert were
  * written opens with the whole insert (rolled forward), replaying it again
  * changes nothing, and a failed partition write is completed before the
- * next query.
+ * table's next operation of any kind (info, partition lists, partition-for,
+ * query, insert, add, drop; through the catalog: the table list, every
+ * partition, drop table), which fails with an error while it cannot be.
  */
 #include <criterion/criterion.h>
 
+#include <errno.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +23,7 @@
 #include "core/crc32c.h"
 #include "core/emit.h"
 #include "core/file.h"
+#include "core/partition/catalog.h"
 #include "core/partition/intent.h"
 #include "core/partition/ptable.h"
 #include "strata/error.h"
@@ -443,7 +447,8 @@ static void count_batches(const char *dir, int *per_batch, int nb)
 		cr_assert(b >= 0 && b < nb);
 		per_batch[b]++;
 	}
-	json_t *info = ptable_info(t);
+	json_t *info;
+	cr_assert_eq(ptable_info(t, &info, msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_eq((size_t)json_integer_value(json_object_get(info, "rows")),
 		     json_array_size(json_object_get(res, "rows")), "row counts after recovery");
 	json_decref(info);
@@ -548,7 +553,8 @@ Test(intent, failed_partition_write_is_completed_before_the_next_query, .init = 
 	cr_assert_eq(ptable_query(t, NULL, PTABLE_QUERY_MAX, NULL, &res, msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_eq(json_array_size(json_object_get(res, "rows")), 9);
 	json_decref(res);
-	json_t *info = ptable_info(t);
+	json_t *info;
+	cr_assert_eq(ptable_info(t, &info, msg, sizeof(msg)), 0, "%s", msg);
 	cr_assert_eq(json_integer_value(json_object_get(info, "rows")), 9);
 	json_decref(info);
 	/* And the next insert goes on normally. */
@@ -562,4 +568,209 @@ Test(intent, failed_partition_write_is_completed_before_the_next_query, .init = 
 	int per[2];
 	count_batches(dir, per, 2);
 	cr_assert(per[0] == 9 && per[1] == 9);
+}
+
+/* ---- every operation completes a pending insert first --------------------- */
+
+enum first_op { FIRST_INFO, FIRST_PARTITIONS, FIRST_PARTITION_FOR, FIRST_QUERY, FIRST_INSERT,
+		FIRST_ADD, FIRST_DROP, FIRST_N };
+static const char *const first_name[FIRST_N] = {"info", "partitions", "partition_for", "query",
+						"insert", "add partition", "drop partition"};
+
+/* Whether a crash at this moment would leave an intent pending: opens a
+ * copy of the table's intent log (the table keeps its own open). */
+static bool pending_on_disk(const char *table_dir)
+{
+	char probe[300], cmd[1000];
+	snprintf(probe, sizeof(probe), "%s/probe", tdir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir '%s' && cp '%s/%s' '%s/'", probe, probe,
+		 table_dir, INTENT_FILE, probe);
+	cr_assert_eq(system(cmd), 0);
+	struct intent_log *l;
+	struct intent_recovery rec;
+	cr_assert_eq(intent_log_open(&l, probe, &rec), 0);
+	cr_assert_eq(intent_log_close(l), 0);
+	return rec.pending;
+}
+
+/* Batch 0 inserted; batch 1 failed after `after` of its 3 partitions, its
+ * intent left pending. */
+static void fail_insert(struct ptable *t, size_t after)
+{
+	char msg[512];
+	json_t *res = NULL, *rows = batch_rows(0);
+	uint64_t bytes;
+	cr_assert_eq(ptable_insert(t, rows, &res, &bytes, msg, sizeof(msg)), 0, "%s", msg);
+	json_decref(res);
+	json_decref(rows);
+	crash_at = after;
+	ptable_set_write_hook(t, fail_hook, NULL);
+	rows = batch_rows(1);
+	cr_assert_eq(ptable_insert(t, rows, &res, &bytes, msg, sizeof(msg)), STRATA_EIO);
+	json_decref(rows);
+}
+
+/* The partitions' row counts in a list of partitions. */
+static void assert_counts(const json_t *parts, const uint64_t *want, size_t n, const char *what)
+{
+	cr_assert_eq(json_array_size(parts), n, "%s: %zu partitions", what, json_array_size(parts));
+	for (size_t i = 0; i < n; i++)
+		cr_assert_eq((uint64_t)json_integer_value(json_object_get(json_array_get(parts, i), "rows")),
+			     want[i], "%s: partition %zu", what, i);
+}
+
+/* Runs op on t as its first operation since the failed insert; 0 or its error. */
+static int run_first(struct ptable *t, enum first_op op, char *msg, size_t msglen)
+{
+	json_t *res = NULL, *rows, *v;
+	uint64_t bytes, dropped = 0;
+	static const uint64_t six[3] = {6, 6, 6};
+	int rv;
+	switch (op) {
+	case FIRST_INFO:
+		if ((rv = ptable_info(t, &res, msg, msglen)) == 0) {
+			cr_assert_eq(json_integer_value(json_object_get(res, "rows")), 18);
+			assert_counts(json_object_get(res, "partitions"), six, 3, "info");
+		}
+		break;
+	case FIRST_PARTITIONS:
+		if ((rv = ptable_partitions_json(t, &res, msg, msglen)) == 0)
+			assert_counts(res, six, 3, "partitions");
+		break;
+	case FIRST_PARTITION_FOR:
+		v = json_integer(150);
+		if ((rv = ptable_partition_for(t, v, NULL, &res, msg, msglen)) == 0)
+			cr_assert_str_eq(json_string_value(json_object_get(res, "partition")), "b");
+		json_decref(v);
+		break;
+	case FIRST_QUERY:
+		if ((rv = ptable_query(t, NULL, PTABLE_QUERY_MAX, NULL, &res, msg, msglen)) == 0)
+			cr_assert_eq(json_array_size(json_object_get(res, "rows")), 18);
+		break;
+	case FIRST_INSERT:
+		rows = batch_rows(2);
+		rv = ptable_insert(t, rows, &res, &bytes, msg, msglen);
+		json_decref(rows);
+		break;
+	case FIRST_ADD:
+		v = json_pack("{s:i, s:i}", "from", 300, "to", 400);
+		rv = ptable_add_partition(t, 4, "d", v, &res, msg, msglen);
+		json_decref(v);
+		break;
+	case FIRST_DROP:
+		/* c held 3 rows of batch 0 and 3 of batch 1: all 6 counted. */
+		if ((rv = ptable_drop_partition(t, 3, &dropped, msg, msglen)) == 0)
+			cr_assert_eq(dropped, 6);
+		break;
+	default:
+		cr_assert_fail("op %d", op);
+	}
+	json_decref(res);
+	return rv;
+}
+
+Test(intent, every_operation_completes_a_failed_insert_first, .init = setup, .fini = teardown)
+{
+	char dir[300];
+	snprintf(dir, sizeof(dir), "%s/t", tdir);
+	for (size_t after = 0; after < 3; after++) {
+		for (int op = 0; op < FIRST_N; op++) {
+			struct ptable *t = make_table(NULL);
+			fail_insert(t, after);
+			cr_assert(pending_on_disk(dir));
+			char msg[512] = "";
+			cr_assert_eq(run_first(t, (enum first_op)op, msg, sizeof(msg)), 0,
+				     "failed after %zu partitions, then %s: %s", after, first_name[op], msg);
+			cr_assert(!pending_on_disk(dir), "failed after %zu partitions, then %s: the insert "
+				  "is still pending", after, first_name[op]);
+			/* Every row of batch 1 is in the table, whatever the op. */
+			json_t *res;
+			cr_assert_eq(ptable_query(t, NULL, PTABLE_QUERY_MAX, NULL, &res, msg, sizeof(msg)), 0);
+			size_t b1 = 0, k;
+			json_t *r;
+			json_array_foreach(json_object_get(res, "rows"), k, r)
+				b1 += json_integer_value(json_object_get(r, "batch")) == 1;
+			cr_assert_eq(b1, op == FIRST_DROP ? 6u : 9u, "%s after %zu", first_name[op], after);
+			json_decref(res);
+			cr_assert_eq(ptable_close(t), 0);
+			char cmd[400];
+			snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+			cr_assert_eq(system(cmd), 0);
+		}
+	}
+}
+
+Test(intent, an_insert_that_cannot_be_completed_is_an_error_for_every_operation, .init = setup,
+     .fini = teardown)
+{
+	char dir[300];
+	snprintf(dir, sizeof(dir), "%s/t", tdir);
+	struct ptable *t = make_table(NULL);
+	fail_insert(t, 1);
+	/* Partition c (id 3) cannot be written: the roll-forward fails there. */
+	struct file_fault f = {.path_contains = "/t/3/", .ops = FILE_OP_WRITE,
+			       .times = FILE_FAULT_FOREVER, .kind = FILE_FAULT_ERROR, .errnum = EIO};
+	cr_assert_eq(file_fault_inject(&f), 0);
+	for (int op = 0; op < FIRST_N; op++) {
+		char msg[512] = "";
+		int rv = run_first(t, (enum first_op)op, msg, sizeof(msg));
+		cr_assert_neq(rv, 0, "%s answered while the insert cannot be completed", first_name[op]);
+		cr_assert(strstr(msg, "could not be completed"), "%s: %s", first_name[op], msg);
+		cr_assert(strstr(msg, "partition 'c'"), "%s: %s", first_name[op], msg);
+		cr_assert(pending_on_disk(dir), "%s", first_name[op]);
+	}
+	cr_assert_gt(file_fault_fired(), 0);
+	file_fault_clear();
+	/* c's tree stays failed (its WAL write failed) until it is reopened:
+	 * the close cannot complete the insert either, the next open does. */
+	(void)ptable_close(t);
+	cr_assert(pending_on_disk(dir));
+	int per[2];
+	count_batches(dir, per, 2);
+	cr_assert(per[0] == 9 && per[1] == 9, "%d %d", per[0], per[1]);
+	cr_assert(!pending_on_disk(dir));
+}
+
+/* Through the catalog: the table list, every partition, drop table. */
+Test(intent, catalog_reads_and_drop_table_complete_a_failed_insert_first, .init = setup,
+     .fini = teardown)
+{
+	for (int op = 0; op < 3; op++) {
+		char data[300], msg[512] = "", cmd[400];
+		snprintf(data, sizeof(data), "%s/data", tdir);
+		cr_assert_eq(mkdir(data, 0700), 0);
+		struct partitions *p;
+		cr_assert_eq(partitions_open(&p, data, msg, sizeof(msg)), 0, "%s", msg);
+		json_error_t je;
+		json_t *spec = json_loads("{\"name\":\"t\",\"key\":\"day\",\"strategy\":\"range\",\"partitions\":["
+					  "{\"name\":\"a\",\"from\":0,\"to\":100},{\"name\":\"b\",\"from\":100,\"to\":200},"
+					  "{\"name\":\"c\",\"from\":200,\"to\":300}]}", 0, &je);
+		json_t *info, *res;
+		cr_assert_eq(partitions_create_table(p, spec, NULL, 0, &info, msg, sizeof(msg)), 0, "%s", msg);
+		json_decref(info);
+		json_decref(spec);
+		struct ptable *t;
+		cr_assert_eq(partitions_acquire(p, "t", &t), 0);
+		fail_insert(t, 1);
+		partitions_release(p);
+		static const uint64_t six[3] = {6, 6, 6};
+		uint64_t rows = 0;
+		if (op == 0) {
+			cr_assert_eq(partitions_list(p, &res, msg, sizeof(msg)), 0, "%s", msg);
+			json_t *one = json_array_get(res, 0);
+			cr_assert_eq(json_integer_value(json_object_get(one, "rows")), 18);
+			assert_counts(json_object_get(one, "partitions"), six, 3, "list");
+			json_decref(res);
+		} else if (op == 1) {
+			cr_assert_eq(partitions_all(p, &res, msg, sizeof(msg)), 0, "%s", msg);
+			assert_counts(res, six, 3, "all");
+			json_decref(res);
+		} else {
+			cr_assert_eq(partitions_drop_table(p, "t", &rows, msg, sizeof(msg)), 0, "%s", msg);
+			cr_assert_eq(rows, 18);
+		}
+		cr_assert_eq(partitions_close(p), 0);
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", data);
+		cr_assert_eq(system(cmd), 0);
+	}
 }

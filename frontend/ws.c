@@ -1427,7 +1427,7 @@ static size_t frame_batch(struct front *f, struct ws_session *s, unsigned char *
 	}
 	char txt[160];
 	int n;
-	if (s->rate_dropped &&
+	if (!s->qcount && s->rate_dropped &&
 	    (n = snprintf(txt, sizeof(txt),
 			  "{\"message_type\":\"rate_limited\",\"data\":{\"dropped\":%llu,"
 			  "\"max_rate\":%u},\"timestamp\":%lld}",

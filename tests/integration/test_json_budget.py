@@ -55,16 +55,6 @@ def test_pathological_paths_get_422_and_stratad_stays_responsive(strata):
     assert r.status == 200, r
     assert r.body["result"] == []
 
-    # every operator that evaluates a path is limited, with the same code
-    doc = list(range(5000))
-    for op, body in [("set", {"json": doc, "path": QUADRATIC, "value": 1}),
-                     ("delete", {"json": doc, "path": QUADRATIC}),
-                     ("keys", {"json": doc, "path": QUADRATIC}),
-                     ("array-length", {"json": doc, "path": QUADRATIC}),
-                     ("contains", {"json": doc, "path": QUADRATIC, "value": 1}),
-                     ("agg", {"docs": [doc], "path": QUADRATIC})]:
-        assert_json_error(post(cluster, J + "/" + op, body), 422, "path_too_expensive")
-
     # the ordinary examples still work
     r = post(cluster, J + "/extract", {
         "json": {"a": [{"t": "tea"}, {"t": "coffee"}]},
@@ -78,6 +68,17 @@ def test_budget_option_collections_and_indexes(strata):
     r = post(env, J + "/extract", {"json": list(range(1000)), "path": QUADRATIC})
     err = assert_json_error(r, 422, "path_too_expensive")
     assert "budget of 100000 units" in err["message"], err
+
+    # every operator that evaluates a path is limited, with the same code
+    # (under a small budget: each stops at once, even under ASan)
+    doc = list(range(1000))
+    for op, body in [("set", {"json": doc, "path": QUADRATIC, "value": 1}),
+                     ("delete", {"json": doc, "path": QUADRATIC}),
+                     ("keys", {"json": doc, "path": QUADRATIC}),
+                     ("array-length", {"json": doc, "path": QUADRATIC}),
+                     ("contains", {"json": doc, "path": QUADRATIC, "value": 1}),
+                     ("agg", {"docs": [doc], "path": QUADRATIC})]:
+        assert_json_error(post(env, J + "/" + op, body), 422, "path_too_expensive")
 
     assert post(env, C, {"name": "b"}).status == 201
     for i in range(30):

@@ -1449,40 +1449,62 @@ bool jvalue_order(const json_t *a, const json_t *b, int *cmp)
 	return false;
 }
 
-bool jvalue_equal(const json_t *a, const json_t *b)
+/* Deep equality, charged to b (NULL: unlimited): one unit per pair of
+ * values compared, plus the bytes of compared strings and member names.
+ * 1 equal, 0 not, <0 the budget ran out. */
+static int equal_charged(const json_t *a, const json_t *b, struct jbudget *bud)
 {
+	int rv = jbudget_charge(bud, 1);
+	if (rv)
+		return rv;
 	if (!a || !b)
 		return a == b;
 	if (json_is_number(a) && json_is_number(b))
 		return num_cmp(a, b) == 0;
 	if (json_typeof(a) != json_typeof(b))
-		return false;
+		return 0;
 	switch (json_typeof(a)) {
-	case JSON_STRING: return str_cmp(a, b) == 0;
+	case JSON_STRING: {
+		size_t la = json_string_length(a);
+		if (la != json_string_length(b))
+			return 0;
+		if ((rv = jbudget_charge(bud, jbudget_bytes(la))))
+			return rv;
+		return str_cmp(a, b) == 0;
+	}
 	case JSON_ARRAY: {
 		size_t n = json_array_size(a);
 		if (n != json_array_size(b))
-			return false;
+			return 0;
 		for (size_t i = 0; i < n; i++)
-			if (!jvalue_equal(json_array_get(a, i), json_array_get(b, i)))
-				return false;
-		return true;
+			if ((rv = equal_charged(json_array_get(a, i), json_array_get(b, i), bud)) != 1)
+				return rv;
+		return 1;
 	}
 	case JSON_OBJECT: {
 		if (json_object_size(a) != json_object_size(b))
-			return false;
+			return 0;
 		const char *k;
 		size_t kl;
 		json_t *v;
 		json_object_keylen_foreach((json_t *)a, k, kl, v) {
+			if ((rv = jbudget_charge(bud, jbudget_bytes(kl))))
+				return rv;
 			json_t *w = json_object_getn(b, k, kl);
-			if (!w || !jvalue_equal(v, w))
-				return false;
+			if (!w)
+				return 0;
+			if ((rv = equal_charged(v, w, bud)) != 1)
+				return rv;
 		}
-		return true;
+		return 1;
 	}
-	default: return true; /* true, false, null */
+	default: return 1; /* true, false, null */
 	}
+}
+
+bool jvalue_equal(const json_t *a, const json_t *b)
+{
+	return equal_charged(a, b, NULL) == 1;
 }
 
 /* ------------------------------------------------------------- evaluator */
@@ -1559,56 +1581,10 @@ static int eval_singular(struct evalctx *cx, const struct jpath *q, json_t *cur,
 	return 0;
 }
 
-/* jvalue_equal, charged: one unit per pair of values compared, plus the
- * bytes of compared strings. 1 equal, 0 not, <0 error. */
+/* jvalue_equal, charged to the evaluation's budget. 1, 0, <0 error. */
 static int cx_equal(struct evalctx *cx, const json_t *a, const json_t *b)
 {
-	int rv = charge(cx, 1);
-	if (rv)
-		return rv;
-	if (!a || !b)
-		return a == b;
-	if (json_is_number(a) && json_is_number(b))
-		return jvalue_equal(a, b);
-	if (json_typeof(a) != json_typeof(b))
-		return 0;
-	switch (json_typeof(a)) {
-	case JSON_STRING: {
-		size_t la = json_string_length(a), lb = json_string_length(b);
-		if (la != lb)
-			return 0;
-		if ((rv = charge(cx, jbudget_bytes(la))))
-			return rv;
-		return memcmp(json_string_value(a), json_string_value(b), la) == 0;
-	}
-	case JSON_ARRAY: {
-		size_t n = json_array_size(a);
-		if (n != json_array_size(b))
-			return 0;
-		for (size_t i = 0; i < n; i++)
-			if ((rv = cx_equal(cx, json_array_get(a, i), json_array_get(b, i))) != 1)
-				return rv;
-		return 1;
-	}
-	case JSON_OBJECT: {
-		if (json_object_size(a) != json_object_size(b))
-			return 0;
-		const char *k;
-		size_t kl;
-		json_t *v;
-		json_object_keylen_foreach((json_t *)a, k, kl, v) {
-			if ((rv = charge(cx, jbudget_bytes(kl))))
-				return rv;
-			json_t *w = json_object_getn(b, k, kl);
-			if (!w)
-				return 0;
-			if ((rv = cx_equal(cx, v, w)) != 1)
-				return rv;
-		}
-		return 1;
-	}
-	default: return 1; /* true, false, null */
-	}
+	return equal_charged(a, b, cx->budget);
 }
 
 /* jvalue_order, charged (strings by their bytes). 1 ordered (*c set), 0
